@@ -1,0 +1,126 @@
+"""An async Python port of OpenAI's TypeScript Codex SDK.
+
+from codex_mcp_server.sdk import Codex
+
+codex = Codex()
+thread = codex.start_thread()
+turn = await thread.run("Diagnose the test failure and propose a fix")
+print(turn.final_response)
+"""
+
+from .codex import Codex
+from .config import serialize_config_overrides
+from .errors import (
+    CodexError,
+    CodexExecError,
+    CodexIdleTimeoutError,
+    CodexNotFoundError,
+    CodexParseError,
+    InvalidOptionsError,
+    TurnCancelledError,
+    TurnFailedError,
+)
+from .events import (
+    AgentMessageItem,
+    CommandExecutionItem,
+    ErrorItem,
+    FileChangeItem,
+    FileUpdateChange,
+    ItemCompletedEvent,
+    ItemStartedEvent,
+    ItemUpdatedEvent,
+    McpToolCallItem,
+    ReasoningItem,
+    ThreadError,
+    ThreadErrorEvent,
+    ThreadEvent,
+    ThreadItem,
+    ThreadStartedEvent,
+    TodoItem,
+    TodoListItem,
+    TurnCompletedEvent,
+    TurnFailedEvent,
+    TurnStartedEvent,
+    Usage,
+    WebSearchItem,
+    parse_event,
+)
+from .locate import CodexBinary, find_codex
+from .options import (
+    ApprovalMode,
+    CodexConfigObject,
+    CodexConfigValue,
+    CodexOptions,
+    ModelReasoningEffort,
+    SandboxMode,
+    ThreadOptions,
+    TurnOptions,
+    WebSearchMode,
+)
+from .thread import (
+    ImageUserInput,
+    Input,
+    RunResult,
+    RunStreamedResult,
+    StreamedTurn,
+    TextUserInput,
+    Thread,
+    Turn,
+    UserInput,
+)
+
+__all__ = [
+    "AgentMessageItem",
+    "ApprovalMode",
+    "Codex",
+    "CodexBinary",
+    "CodexConfigObject",
+    "CodexConfigValue",
+    "CodexError",
+    "CodexExecError",
+    "CodexIdleTimeoutError",
+    "CodexNotFoundError",
+    "CodexOptions",
+    "CodexParseError",
+    "CommandExecutionItem",
+    "ErrorItem",
+    "FileChangeItem",
+    "FileUpdateChange",
+    "ImageUserInput",
+    "Input",
+    "InvalidOptionsError",
+    "ItemCompletedEvent",
+    "ItemStartedEvent",
+    "ItemUpdatedEvent",
+    "McpToolCallItem",
+    "ModelReasoningEffort",
+    "ReasoningItem",
+    "RunResult",
+    "RunStreamedResult",
+    "SandboxMode",
+    "StreamedTurn",
+    "TextUserInput",
+    "Thread",
+    "ThreadError",
+    "ThreadErrorEvent",
+    "ThreadEvent",
+    "ThreadItem",
+    "ThreadOptions",
+    "ThreadStartedEvent",
+    "TodoItem",
+    "TodoListItem",
+    "Turn",
+    "TurnCancelledError",
+    "TurnCompletedEvent",
+    "TurnFailedError",
+    "TurnFailedEvent",
+    "TurnOptions",
+    "TurnStartedEvent",
+    "Usage",
+    "UserInput",
+    "WebSearchItem",
+    "WebSearchMode",
+    "find_codex",
+    "parse_event",
+    "serialize_config_overrides",
+]

@@ -1,0 +1,314 @@
+"""Spawning ``codex exec --experimental-json`` and reading its JSONL output.
+
+:class:`CodexExec` builds the command line exactly as the TypeScript SDK does (its order
+matters: thread options come after global ``--config`` flags so they win, and ``resume``
+comes before ``--image``), starts codex in its own process group, writes the prompt to its
+stdin and yields its stdout line by line. Whatever ends the run (exhaustion, an error, the
+caller's cancellation, an abandoned generator), the whole process group is stopped and reaped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import tempfile
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from dataclasses import dataclass
+from subprocess import PIPE
+from typing import IO, Any
+
+import anyio
+from anyio.abc import ByteReceiveStream, Process
+
+from .errors import CodexExecError, CodexIdleTimeoutError, CodexNotFoundError, TurnCancelledError
+from .locate import CodexBinary, find_codex
+
+__all__ = ["CodexExec", "ExecArgs", "Watchdog"]
+
+ORIGINATOR_ENV = "CODEX_INTERNAL_ORIGINATOR_OVERRIDE"
+PYTHON_SDK_ORIGINATOR = "codex_sdk_py"
+
+_CHUNK = 256 * 1024
+_TERM_GRACE = 0.5
+_STDERR_TAIL = 2000
+_STDIN_NOTICE = "Reading prompt from stdin..."
+
+
+@dataclass(frozen=True)
+class ExecArgs:
+    """Everything one ``codex exec`` run needs besides the :class:`CodexExec` settings."""
+
+    input: str
+    base_url: str | None = None
+    api_key: str | None = None
+    thread_id: str | None = None
+    images: Sequence[str] = ()
+    model: str | None = None
+    thread_source: str | None = None
+    sandbox_mode: str | None = None
+    working_directory: str | None = None
+    additional_directories: Sequence[str] = ()
+    skip_git_repo_check: bool = False
+    output_schema_file: str | None = None
+    cyber_access_program: str | None = None
+    model_reasoning_effort: str | None = None
+    network_access_enabled: bool | None = None
+    web_search_mode: str | None = None
+    web_search_enabled: bool | None = None
+    approval_policy: str | None = None
+
+
+class Watchdog:
+    """Fails a run when codex shows no progress for ``timeout`` seconds.
+
+    The reader waits at most until :attr:`deadline`; the consumer calls :meth:`touch` for each
+    event that counts as progress. Warnings (top-level ``error`` events such as reconnects)
+    do not count, so a turn that only reconnects still times out, naming the last warning.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.deadline = anyio.current_time() + timeout
+        self.last_warning: str | None = None
+
+    def touch(self) -> None:
+        self.deadline = anyio.current_time() + self.timeout
+
+    def warn(self, message: str) -> None:
+        self.last_warning = message
+
+    async def receive(self, stream: ByteReceiveStream) -> bytes:
+        with anyio.move_on_after(self.deadline - anyio.current_time()):
+            return await stream.receive(_CHUNK)
+        raise CodexIdleTimeoutError(self.timeout, self.last_warning)
+
+
+class CodexExec:
+    """Runs codex with fixed global settings: binary, environment and config overrides."""
+
+    def __init__(
+        self,
+        executable_path: str | None = None,
+        env: Mapping[str, str] | None = None,
+        config_args: Sequence[str] = (),
+        config_overrides: Sequence[str] = (),
+    ) -> None:
+        self._executable_path = executable_path
+        self._env = dict(env) if env is not None else None
+        self._config_args = tuple(config_args)
+        self._config_overrides = tuple(config_overrides)
+        self._binary: CodexBinary | None = None
+
+    @property
+    def binary(self) -> CodexBinary:
+        """The codex binary, looked up on first use so a missing one fails the turn, not import."""
+        if self._binary is None:
+            search_path = self._env.get("PATH") if self._env is not None else None
+            self._binary = find_codex(self._executable_path, search_path)
+        return self._binary
+
+    def build_args(self, args: ExecArgs) -> list[str]:
+        """The arguments after the executable, in the TypeScript SDK's order."""
+        command = ["exec", "--experimental-json"]
+        for override in (*self._config_args, *self._config_overrides):
+            command += ["--config", override]
+        if args.base_url:
+            command += ["--config", f"openai_base_url={_quoted(args.base_url)}"]
+        if args.model:
+            command += ["--model", args.model]
+        if args.thread_source is not None and not args.thread_id:
+            command += ["--thread-source", args.thread_source]
+        if args.sandbox_mode:
+            command += ["--sandbox", str(args.sandbox_mode)]
+        if args.working_directory:
+            command += ["--cd", args.working_directory]
+        for directory in args.additional_directories:
+            command += ["--add-dir", directory]
+        if args.skip_git_repo_check:
+            command.append("--skip-git-repo-check")
+        if args.output_schema_file:
+            command += ["--output-schema", args.output_schema_file]
+        if args.cyber_access_program:
+            command += ["--cyber-access-program", args.cyber_access_program]
+        if args.model_reasoning_effort:
+            command += [
+                "--config",
+                f"model_reasoning_effort={_quoted(args.model_reasoning_effort)}",
+            ]
+        if args.network_access_enabled is not None:
+            enabled = "true" if args.network_access_enabled else "false"
+            command += ["--config", f"sandbox_workspace_write.network_access={enabled}"]
+        if args.web_search_mode:
+            command += ["--config", f"web_search={_quoted(args.web_search_mode)}"]
+        elif args.web_search_enabled is not None:
+            mode = "live" if args.web_search_enabled else "disabled"
+            command += ["--config", f"web_search={_quoted(mode)}"]
+        if args.approval_policy:
+            command += ["--config", f"approval_policy={_quoted(args.approval_policy)}"]
+        if args.thread_id:
+            command += ["resume", args.thread_id]
+        # After `resume`: `--image` takes several values and would swallow `resume <id>`.
+        for image in args.images:
+            command += ["--image", image]
+        return command
+
+    def build_env(self, args: ExecArgs, path_dirs: Sequence[str] = ()) -> dict[str, str]:
+        """The given environment (or a copy of ours) with the SDK's variables on top."""
+        env = dict(self._env) if self._env is not None else dict(os.environ)
+        if not env.get(ORIGINATOR_ENV):
+            env[ORIGINATOR_ENV] = PYTHON_SDK_ORIGINATOR
+        if args.api_key:
+            env["CODEX_API_KEY"] = args.api_key
+        if path_dirs:
+            current = env.get("PATH", "")
+            env["PATH"] = os.pathsep.join([*path_dirs, *([current] if current else [])])
+        return env
+
+    async def run(
+        self,
+        args: ExecArgs,
+        *,
+        cancel_event: Any = None,
+        watchdog: Watchdog | None = None,
+    ) -> AsyncGenerator[bytes | bytearray, None]:
+        """Start codex and yield its stdout lines (without the newline), of any length.
+
+        Raises :class:`CodexExecError` after the last line if codex exited unsuccessfully,
+        :class:`TurnCancelledError` if ``cancel_event`` (an ``asyncio.Event``) was set, and
+        :class:`CodexIdleTimeoutError` if the ``watchdog`` expired.
+        """
+        if cancel_event is not None and cancel_event.is_set():
+            raise TurnCancelledError("The turn was cancelled before it started")
+        binary = self.binary
+        command = [binary.path, *self.build_args(args)]
+        env = self.build_env(args, binary.path_dirs)
+        with tempfile.TemporaryFile() as stderr:
+            process = await _spawn(command, env, stderr)
+            group = _GroupKiller(process.pid)
+            watcher = _watch_cancel(cancel_event, group) if cancel_event is not None else None
+            try:
+                await _send_prompt(process, args.input)
+                assert process.stdout is not None
+                async for line in _read_lines(process.stdout, watchdog):
+                    yield line
+                returncode = await process.wait()
+                if group.cancelled:
+                    raise TurnCancelledError("The turn was cancelled")
+                if returncode != 0:
+                    raise CodexExecError(
+                        returncode if returncode > 0 else None,
+                        -returncode if returncode < 0 else None,
+                        _tail(stderr),
+                    )
+            finally:
+                if watcher is not None:
+                    watcher.cancel()
+                with anyio.CancelScope(shield=True):
+                    await group.stop(process)
+
+
+def _quoted(value: str) -> str:
+    # TOML basic strings accept JSON string escapes, as the TypeScript SDK relies on.
+    return json.dumps(str(value))
+
+
+async def _spawn(command: list[str], env: dict[str, str], stderr: IO[bytes]) -> Process:
+    try:
+        return await anyio.open_process(
+            command, stdin=PIPE, stdout=PIPE, stderr=stderr, env=env, start_new_session=True
+        )
+    except (FileNotFoundError, PermissionError) as exc:
+        raise CodexNotFoundError(f"Could not start codex at {command[0]}: {exc}") from exc
+
+
+async def _send_prompt(process: Process, prompt: str) -> None:
+    assert process.stdin is not None
+    try:
+        await process.stdin.send(prompt.encode())
+        await process.stdin.aclose()
+    except (anyio.BrokenResourceError, anyio.ClosedResourceError, BrokenPipeError):
+        # Codex died before reading its prompt; its exit code and stderr will say why.
+        pass
+
+
+async def _read_lines(
+    stream: ByteReceiveStream, watchdog: Watchdog | None
+) -> AsyncGenerator[bytes | bytearray, None]:
+    # Chunked reads, not readline(): a line may be megabytes (a command's whole output), and
+    # we search each chunk once so a long line costs linear time and about its own size.
+    pending = bytearray()
+    while True:
+        try:
+            chunk = await (watchdog.receive(stream) if watchdog else stream.receive(_CHUNK))
+        except anyio.EndOfStream:
+            break
+        start = 0
+        while (newline := chunk.find(b"\n", start)) >= 0:
+            line: bytes | bytearray
+            if pending:
+                pending += chunk[start:newline]
+                line, pending = pending, bytearray()
+            else:
+                line = chunk[start:newline]
+            start = newline + 1
+            if line and not line.isspace():
+                yield line
+        pending += chunk[start:]
+    if pending and not pending.isspace():
+        yield pending
+
+
+def _tail(stderr: IO[bytes]) -> str:
+    size = stderr.seek(0, os.SEEK_END)
+    stderr.seek(max(0, size - 4 * _STDERR_TAIL))
+    text = stderr.read().decode("utf-8", "replace")
+    lines = [line for line in text.splitlines() if line.strip() and line.strip() != _STDIN_NOTICE]
+    return "\n".join(lines)[-_STDERR_TAIL:].strip()
+
+
+class _GroupKiller:
+    """Signals codex's process group (codex leads it: we start it in a new session)."""
+
+    def __init__(self, pgid: int) -> None:
+        self.pgid = pgid
+        self.cancelled = False
+        self._escalation: asyncio.TimerHandle | None = None
+
+    def cancel(self) -> None:
+        """Stop codex from outside the reading task: TERM now, KILL if it lingers."""
+        self.cancelled = True
+        self.signal(signal.SIGTERM)
+        loop = asyncio.get_running_loop()
+        self._escalation = loop.call_later(_TERM_GRACE, self.signal, signal.SIGKILL)
+
+    def signal(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pgid, sig)
+
+    async def stop(self, process: Process) -> None:
+        if self._escalation is not None:
+            self._escalation.cancel()
+        if process.returncode is None:
+            self.signal(signal.SIGTERM)
+            with anyio.move_on_after(_TERM_GRACE):
+                await process.wait()
+        # Also reaches what codex started and left behind, even after codex itself exited.
+        self.signal(signal.SIGKILL)
+        await process.wait()
+        await process.aclose()
+
+
+def _watch_cancel(event: Any, group: _GroupKiller) -> asyncio.Future[Any]:
+    # One waiter for the whole run instead of racing every read against the event: setting
+    # the event terminates codex, which closes its stdout and ends the read loop.
+    waiter: asyncio.Future[Any] = asyncio.ensure_future(event.wait())
+
+    def on_set(future: asyncio.Future[Any]) -> None:
+        if not future.cancelled():
+            group.cancel()
+
+    waiter.add_done_callback(on_set)
+    return waiter

@@ -1,0 +1,112 @@
+"""JSONL parsing and the line reader: malformed lines, unknown shapes, lines of any length."""
+
+from __future__ import annotations
+
+import json
+
+import anyio
+import pytest
+
+from codex_mcp_server.sdk import CodexParseError, parse_event
+from codex_mcp_server.sdk.exec import _read_lines
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"type":"thread.started","thread_id":"t"}',
+        '{"type":"turn.started"}',
+        '{"type":"item.completed","item":{"id":"item_0","type":"agent_message","text":"hi"}}',
+        '{"type":"item.started","item":{"id":"i","type":"collab_tool_call","tool":"wait"}}',
+        '{"type":"error","message":"Reconnecting... 2/5"}',
+        '{"type":"turn.failed","error":{"message":"boom"}}',
+        '{"type":"some.future.event","extra":[1,2]}',
+    ],
+)
+def test_parse_keeps_every_field(line: str) -> None:
+    assert parse_event(line) == json.loads(line)
+    assert parse_event(line.encode()) == json.loads(line)
+
+
+def test_parse_fills_cache_write_tokens_of_older_clis() -> None:
+    event = parse_event(
+        b'{"type":"turn.completed","usage":{"input_tokens":1,"cached_input_tokens":0,'
+        b'"output_tokens":2}}'
+    )
+    assert event["type"] == "turn.completed"
+    assert event["usage"]["cache_write_input_tokens"] == 0
+
+
+def test_parse_keeps_the_last_of_duplicate_keys() -> None:
+    line = '{"type":"item.completed","item":{"id":"item_1","type":"web_search","id":"ws_1"}}'
+    event = parse_event(line)
+    assert event["type"] == "item.completed"
+    assert event["item"]["id"] == "ws_1"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "not json",
+        '{"type":',
+        "[1, 2]",
+        '{"no_type": 1}',
+        '{"type": 3}',
+        '{"type":"item.completed"}',
+        '{"type":"item.started","item":"text"}',
+        b"\xff\xfe",
+    ],
+)
+def test_parse_rejects_malformed_lines_quoting_them(line: str | bytes) -> None:
+    with pytest.raises(CodexParseError, match="Failed to parse item: ") as info:
+        parse_event(line)
+    quoted = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+    assert info.value.line == quoted
+
+
+def test_parse_error_truncates_huge_lines() -> None:
+    line = "x" * 100_000
+    with pytest.raises(CodexParseError) as info:
+        parse_event(line)
+    assert len(str(info.value)) < 700
+    assert "(100000 bytes)" in str(info.value)
+
+
+class _Chunks:
+    """A byte stream that returns the given chunks, then end of stream."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self._chunks = list(chunks)
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        if not self._chunks:
+            raise anyio.EndOfStream
+        return self._chunks.pop(0)
+
+
+async def _collect(chunks: list[bytes]) -> list[bytes]:
+    return [bytes(line) async for line in _read_lines(_Chunks(chunks), None)]  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("chunks", "lines"),
+    [
+        ([b"a\nb\n"], [b"a", b"b"]),
+        ([b"a", b"b\n", b"c"], [b"ab", b"c"]),
+        ([b"a\r\n", b"\n", b"  \n", b"b\r\n"], [b"a\r", b"b\r"]),
+        ([b"", b"\n\n"], []),
+        ([b"x" * 10 + b"\n" + b"y" * 5, b"y" * 5 + b"\nz"], [b"x" * 10, b"y" * 10, b"z"]),
+    ],
+)
+async def test_line_reader_splits_across_chunks(chunks: list[bytes], lines: list[bytes]) -> None:
+    assert await _collect(chunks) == lines
+
+
+async def test_line_reader_reads_a_line_far_beyond_64_kib() -> None:
+    payload = json.dumps({"type": "item.completed", "item": {"text": "x" * 20_000_000}}).encode()
+    chunks = [payload[i : i + 262_144] for i in range(0, len(payload), 262_144)]
+    chunks[-1] += b"\n" + b'{"type":"turn.started"}\n'
+    lines = await _collect(chunks)
+    assert len(lines) == 2
+    assert parse_event(lines[0])["type"] == "item.completed"
+    assert len(lines[0]) == len(payload)
