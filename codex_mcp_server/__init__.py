@@ -1,3 +1,3 @@
-"""codex-mcp-server: an async Python SDK for OpenAI's Codex agent, and an MCP server on top of it."""
+"""codex-mcp-server: an async Python SDK for OpenAI's Codex agent, and an MCP server on it."""
 
 __version__ = "0.1.0"

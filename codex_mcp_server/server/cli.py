@@ -1,0 +1,48 @@
+"""``codex-mcp-server``: parse settings, serve MCP over stdio, stop cleanly on signals."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+import anyio
+
+from .app import build_server
+from .settings import Settings, parse_settings
+
+__all__ = ["main", "serve"]
+
+logger = logging.getLogger("codex_mcp_server")
+
+
+async def serve(settings: Settings) -> None:
+    """Serve over stdio until the host closes stdin, or SIGTERM/SIGINT arrives."""
+    server = build_server(settings)
+    async with anyio.create_task_group() as group:
+
+        async def stop_on_signal() -> None:
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async for signum in signals:
+                    logger.info("received %s; stopping", signal.Signals(signum).name)
+                    group.cancel_scope.cancel()
+                    return
+
+        async def run_stdio() -> None:
+            await server.run_stdio_async()
+            group.cancel_scope.cancel()
+
+        group.start_soon(stop_on_signal)
+        group.start_soon(run_stdio)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    settings = parse_settings(argv)
+    # stdout carries the protocol; everything else goes to stderr.
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    anyio.run(serve, settings)

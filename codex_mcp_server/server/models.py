@@ -1,0 +1,216 @@
+"""Inputs and results of the MCP tools: one pydantic model per tool input.
+
+The descriptions are read by models choosing and calling the tools, so they say what a value
+does and when to use it. ``tests/snapshots/tools_list.json`` guards the resulting schemas.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .actions import Actions
+from .settings import ApprovalPolicy, SandboxModeName
+
+__all__ = [
+    "GetThreadInput",
+    "InterruptResult",
+    "InterruptTurnInput",
+    "ListThreadsInput",
+    "ResumeThreadInput",
+    "RunTurnInput",
+    "StartThreadInput",
+    "ThreadInfo",
+    "ThreadList",
+    "ThreadOptionsInput",
+    "ThreadSummary",
+    "TurnInfo",
+    "TurnResult",
+    "TurnStatus",
+    "TurnUsage",
+]
+
+TurnStatus = Literal["completed", "failed", "interrupted", "running"]
+ReasoningEffort = Literal["minimal", "low", "medium", "high", "xhigh"]
+WebSearch = Literal["disabled", "cached", "live"]
+
+_THREAD_ID = Field(
+    description="The Codex thread id returned by start_thread (or resume_thread).",
+    min_length=1,
+    max_length=200,
+)
+_PROMPT = Field(
+    description="What Codex should do, in plain language. Codex sees the thread's earlier "
+    "turns, so a follow-up can refer to them.",
+    min_length=1,
+)
+_IMAGES = Field(
+    default=None,
+    description="Local image files (PNG, JPEG, ...) to show Codex with the prompt. Relative "
+    "paths are relative to the thread's working directory.",
+)
+_OUTPUT_SCHEMA = Field(
+    default=None,
+    description='A JSON Schema object ({"type": "object", ...}) the final response must '
+    "conform to; the parsed answer is returned as structured_output.",
+)
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ThreadOptionsInput(_Input):
+    """Options of a thread, applied to all of its turns."""
+
+    working_directory: str | None = Field(
+        default=None,
+        description="Directory Codex works in (absolute, or relative to the server's). "
+        "Default: the server's --cwd.",
+    )
+    model: str | None = Field(
+        default=None, description="Model to use, e.g. gpt-5.5. Default: Codex's configured one."
+    )
+    sandbox_mode: SandboxModeName | None = Field(
+        default=None,
+        description="What commands Codex runs may do: read-only (inspect only), "
+        "workspace-write (edit files in the working directory), danger-full-access. "
+        "Default: the server's --default-sandbox; the server's --max-sandbox caps it.",
+    )
+    approval_policy: ApprovalPolicy | None = Field(
+        default=None,
+        description="When Codex would ask before acting. Nobody can answer here, so 'never' "
+        "(the default) is almost always right.",
+    )
+    reasoning_effort: ReasoningEffort | None = Field(
+        default=None, description="How hard the model thinks. Higher is slower."
+    )
+    network_access: bool | None = Field(
+        default=None,
+        description="Allow network access to commands in the workspace-write sandbox.",
+    )
+    web_search: WebSearch | None = Field(
+        default=None, description="Let Codex search the web: disabled, cached or live."
+    )
+    skip_git_repo_check: bool = Field(
+        default=False,
+        description="Run even if the working directory is not inside a Git repository.",
+    )
+    additional_directories: list[str] | None = Field(
+        default=None, description="More directories Codex may write to besides the working one."
+    )
+    config: dict[str, Any] | None = Field(
+        default=None,
+        description='Codex config overrides as a nested object, e.g. {"model_verbosity": "low"}; '
+        "flattened to --config key=value. Applied after the server's own --config.",
+    )
+
+
+class StartThreadInput(ThreadOptionsInput):
+    prompt: str = _PROMPT
+    images: list[str] | None = _IMAGES
+    output_schema: dict[str, Any] | None = _OUTPUT_SCHEMA
+
+
+class RunTurnInput(_Input):
+    thread_id: str = _THREAD_ID
+    prompt: str = _PROMPT
+    images: list[str] | None = _IMAGES
+    output_schema: dict[str, Any] | None = _OUTPUT_SCHEMA
+
+
+class ResumeThreadInput(ThreadOptionsInput):
+    thread_id: str = Field(
+        description="Id of a thread Codex persisted earlier (by this server before a restart, "
+        "or by the codex CLI); it must exist under $CODEX_HOME/sessions.",
+        min_length=1,
+        max_length=200,
+    )
+    prompt: str | None = Field(
+        default=None,
+        description="If given, also run a turn with this prompt; otherwise only register the "
+        "thread so run_turn can continue it.",
+        min_length=1,
+    )
+    images: list[str] | None = _IMAGES
+    output_schema: dict[str, Any] | None = _OUTPUT_SCHEMA
+
+
+class GetThreadInput(_Input):
+    thread_id: str = _THREAD_ID
+
+
+class ListThreadsInput(_Input):
+    pass
+
+
+class InterruptTurnInput(_Input):
+    thread_id: str = _THREAD_ID
+
+
+# ----------------------------------------------------------------------------- results
+
+
+class TurnUsage(BaseModel):
+    input_tokens: int = Field(description="Input tokens of this turn.")
+    cached_input_tokens: int = Field(description="Of which served from the prompt cache.")
+    output_tokens: int = Field(description="Output tokens of this turn.")
+    reasoning_output_tokens: int = Field(description="Of which spent on reasoning.")
+
+
+class TurnResult(BaseModel):
+    """The result of a turn."""
+
+    thread_id: str = Field(description="The Codex thread id; pass it to run_turn to continue.")
+    turn_id: str = Field(description="This turn's id within the thread (turn-1, turn-2, ...).")
+    status: TurnStatus = Field(description="completed, failed, interrupted, or running.")
+    final_response: str = Field(description="Text of Codex's last message ('' if none).")
+    structured_output: Any = Field(
+        default=None,
+        description="The final response parsed as JSON when an output_schema was given.",
+    )
+    actions: Actions = Field(description="What Codex did: commands, file changes, tools, ...")
+    usage: TurnUsage | None = Field(default=None, description="Tokens used by this turn.")
+    error: str | None = Field(default=None, description="Why the turn failed, if it did.")
+
+
+class TurnInfo(TurnResult):
+    prompt: str = Field(description="The turn's prompt.")
+    started_at: str = Field(description="When the turn started (ISO 8601, UTC).")
+    finished_at: str | None = Field(default=None, description="When it ended, if it has.")
+    items: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Every item Codex completed in the turn (long command output shortened).",
+    )
+
+
+class ThreadInfo(BaseModel):
+    thread_id: str = Field(description="The Codex thread id.")
+    status: Literal["idle", "running"] = Field(description="running while a turn is under way.")
+    working_directory: str = Field(description="Directory Codex works in.")
+    options: dict[str, Any] = Field(description="The thread's options as given.")
+    created_at: str = Field(description="When this server first saw the thread (ISO 8601).")
+    turns: list[TurnInfo] = Field(description="The turns run by this server, oldest first.")
+
+
+class ThreadSummary(BaseModel):
+    thread_id: str
+    status: Literal["idle", "running"]
+    working_directory: str
+    turns: int = Field(description="Number of turns run by this server.")
+    last_prompt: str = Field(description="First line of the latest prompt, shortened.")
+    updated_at: str = Field(description="When the latest turn started (ISO 8601).")
+
+
+class ThreadList(BaseModel):
+    threads: list[ThreadSummary] = Field(description="Newest first.")
+
+
+class InterruptResult(BaseModel):
+    thread_id: str
+    turn_id: str | None = Field(description="The turn that was stopped, if one was running.")
+    status: Literal["interrupted", "idle"] = Field(
+        description="interrupted: a running turn was stopped and its processes are gone; "
+        "idle: nothing was running."
+    )

@@ -1,0 +1,234 @@
+"""The server's settings: command-line flags, each with a ``CODEX_MCP_*`` environment variable."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, get_args
+
+__all__ = [
+    "APPROVAL_POLICIES",
+    "SANDBOX_MODES",
+    "ApprovalPolicy",
+    "SandboxModeName",
+    "Settings",
+    "SettingsError",
+    "parse_settings",
+]
+
+SandboxModeName = Literal["read-only", "workspace-write", "danger-full-access"]
+ApprovalPolicy = Literal["never", "on-request", "on-failure", "untrusted"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+SANDBOX_MODES: tuple[SandboxModeName, ...] = get_args(SandboxModeName)
+APPROVAL_POLICIES: tuple[ApprovalPolicy, ...] = get_args(ApprovalPolicy)
+
+
+class SettingsError(ValueError):
+    """A flag or environment variable has a value the server cannot start with."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How the server runs codex. Every field has a flag and an environment variable."""
+
+    codex_path: str | None = None
+    cwd: Path = field(default_factory=Path.cwd)
+    default_model: str | None = None
+    default_sandbox: SandboxModeName = "read-only"
+    max_sandbox: SandboxModeName = "workspace-write"
+    allowed_roots: tuple[Path, ...] = ()
+    approval_policy: ApprovalPolicy = "never"
+    config: tuple[str, ...] = ()
+    idle_timeout: float = 1800.0
+    heartbeat_interval: float = 10.0
+    log_level: LogLevel = "INFO"
+
+    def __post_init__(self) -> None:
+        if SANDBOX_MODES.index(self.default_sandbox) > SANDBOX_MODES.index(self.max_sandbox):
+            raise SettingsError(
+                f"--default-sandbox {self.default_sandbox} "
+                f"is above --max-sandbox {self.max_sandbox}"
+            )
+        if not self.cwd.is_dir():
+            raise SettingsError(f"--cwd {self.cwd} is not an existing directory")
+        for root in self.allowed_roots:
+            if not root.is_dir():
+                raise SettingsError(f"--allowed-root {root} is not an existing directory")
+        if self.allowed_roots and not any(
+            self.cwd == root or root in self.cwd.parents for root in self.allowed_roots
+        ):
+            raise SettingsError(f"--cwd {self.cwd} lies outside every --allowed-root")
+        if self.idle_timeout < 0:
+            raise SettingsError("--idle-timeout must be 0 (off) or a number of seconds")
+        if self.heartbeat_interval <= 0:
+            raise SettingsError("--heartbeat-interval must be a positive number of seconds")
+
+    def sandbox_allowed(self, mode: str) -> bool:
+        return SANDBOX_MODES.index(mode) <= SANDBOX_MODES.index(self.max_sandbox)  # type: ignore[arg-type,unused-ignore]
+
+
+_HELP = """\
+An MCP server for OpenAI's Codex agent: start threads, run and resume turns, watch their
+progress and cancel them. Serves MCP over stdio. Every flag can also be set through the
+environment variable named in its help; a flag wins over its variable."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="codex-mcp-server", description=_HELP)
+    p.add_argument(
+        "--codex-path",
+        help="The codex binary. Default: the openai-codex-cli-bin wheel, else `codex` on PATH. "
+        "[CODEX_MCP_CODEX_PATH]",
+    )
+    p.add_argument(
+        "--cwd",
+        help="Working directory of threads that name none. Default: the server's own. "
+        "[CODEX_MCP_CWD]",
+    )
+    p.add_argument(
+        "--default-model", help="Model of threads that name none. [CODEX_MCP_DEFAULT_MODEL]"
+    )
+    p.add_argument(
+        "--default-sandbox",
+        choices=SANDBOX_MODES,
+        help="Sandbox of threads that name none. Default: read-only. [CODEX_MCP_DEFAULT_SANDBOX]",
+    )
+    p.add_argument(
+        "--max-sandbox",
+        choices=SANDBOX_MODES,
+        help="The most a thread may ask for; asking for more is an error. "
+        "Default: workspace-write. [CODEX_MCP_MAX_SANDBOX]",
+    )
+    p.add_argument(
+        "--allowed-root",
+        action="append",
+        metavar="DIR",
+        help="Repeatable. When given, working directories, extra directories and images must "
+        "lie inside one of these (symlinks and .. resolved). "
+        "[CODEX_MCP_ALLOWED_ROOTS, separated by the path separator]",
+    )
+    p.add_argument(
+        "--approval-policy",
+        choices=APPROVAL_POLICIES,
+        help="Default approval policy. Default: never (codex exec cannot ask anyone). "
+        "[CODEX_MCP_APPROVAL_POLICY]",
+    )
+    p.add_argument(
+        "--config",
+        action="append",
+        metavar="KEY=VALUE",
+        help="Repeatable. A codex config override (VALUE is a TOML literal) passed to every "
+        "turn, before the thread's own. [CODEX_MCP_CONFIG, one per line]",
+    )
+    p.add_argument(
+        "--idle-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="Fail a turn when codex shows no progress for this long; 0 turns it off. "
+        "Default: 1800. [CODEX_MCP_IDLE_TIMEOUT]",
+    )
+    p.add_argument(
+        "--heartbeat-interval",
+        type=float,
+        metavar="SECONDS",
+        help="Send a progress heartbeat when codex has been silent this long. Default: 10. "
+        "[CODEX_MCP_HEARTBEAT_INTERVAL]",
+    )
+    p.add_argument(
+        "--log-level",
+        choices=get_args(LogLevel),
+        type=str.upper,
+        help="Logging on stderr. Default: INFO. [CODEX_MCP_LOG_LEVEL]",
+    )
+    return p
+
+
+def parse_settings(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Settings from flags, then environment variables, then defaults.
+
+    Exits with status 2 and a message on stderr (argparse's way) when a value is bad.
+    """
+    parser = _parser()
+    args = parser.parse_args(argv)
+    env = os.environ if environ is None else environ
+
+    def pick(flag: object, name: str) -> str | None:
+        if flag is not None:
+            return str(flag)
+        value = env.get(f"CODEX_MCP_{name}")
+        return value if value else None
+
+    def choice(flag: object, name: str, allowed: Sequence[str]) -> str | None:
+        value = pick(flag, name)
+        if value is not None and value not in allowed:
+            parser.error(f"CODEX_MCP_{name}={value!r}: expected one of {', '.join(allowed)}")
+        return value
+
+    def number(flag: object, name: str) -> float | None:
+        value = pick(flag, name)
+        if value is None:
+            return None
+        try:
+            return float(value)
+        except ValueError:
+            parser.error(f"CODEX_MCP_{name}={value!r} is not a number")
+
+    roots = args.allowed_root
+    if roots is None and env.get("CODEX_MCP_ALLOWED_ROOTS"):
+        roots = [r for r in env["CODEX_MCP_ALLOWED_ROOTS"].split(os.pathsep) if r]
+    config = args.config
+    if config is None and env.get("CODEX_MCP_CONFIG"):
+        config = [c.strip() for c in env["CODEX_MCP_CONFIG"].splitlines() if c.strip()]
+    for entry in config or ():
+        key, sep, value = entry.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            parser.error(f'--config {entry!r}: expected KEY=VALUE, e.g. model_verbosity="low"')
+        _check_toml(parser, entry, key, value)
+
+    values: dict[str, object] = {}
+    if (codex_path := pick(args.codex_path, "CODEX_PATH")) is not None:
+        values["codex_path"] = codex_path
+    if (cwd := pick(args.cwd, "CWD")) is not None:
+        values["cwd"] = Path(cwd).expanduser().resolve()
+    if (model := pick(args.default_model, "DEFAULT_MODEL")) is not None:
+        values["default_model"] = model
+    if (sandbox := choice(args.default_sandbox, "DEFAULT_SANDBOX", SANDBOX_MODES)) is not None:
+        values["default_sandbox"] = sandbox
+    if (ceiling := choice(args.max_sandbox, "MAX_SANDBOX", SANDBOX_MODES)) is not None:
+        values["max_sandbox"] = ceiling
+    if roots:
+        values["allowed_roots"] = tuple(Path(r).expanduser().resolve() for r in roots)
+    if (policy := choice(args.approval_policy, "APPROVAL_POLICY", APPROVAL_POLICIES)) is not None:
+        values["approval_policy"] = policy
+    if config:
+        values["config"] = tuple(config)
+    if (idle := number(args.idle_timeout, "IDLE_TIMEOUT")) is not None:
+        values["idle_timeout"] = idle
+    if (beat := number(args.heartbeat_interval, "HEARTBEAT_INTERVAL")) is not None:
+        values["heartbeat_interval"] = beat
+    level = pick(args.log_level, "LOG_LEVEL")
+    if level is not None:
+        values["log_level"] = choice(level.upper(), "LOG_LEVEL", get_args(LogLevel))
+    if "cwd" not in values:
+        values["cwd"] = Path.cwd().resolve()
+    try:
+        return Settings(**values)  # type: ignore[arg-type]
+    except SettingsError as exc:
+        parser.error(str(exc))
+
+
+def _check_toml(parser: argparse.ArgumentParser, entry: str, key: str, value: str) -> None:
+    # Python 3.10 has no TOML parser; there codex itself reports a bad value.
+    if sys.version_info >= (3, 11):
+        import tomllib
+
+        try:
+            tomllib.loads(f"{key.strip()} = {value.strip()}")
+        except tomllib.TOMLDecodeError as exc:
+            parser.error(f"--config {entry!r}: the value is not a TOML literal ({exc})")

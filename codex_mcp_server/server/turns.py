@@ -1,0 +1,109 @@
+"""Running one turn of a thread: codex's events become records and progress lines.
+
+Knows nothing of MCP: progress goes to a ``report`` callable. While codex is silent a
+heartbeat line is reported, so hosts that reset their timeouts on progress keep waiting.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+
+from ..sdk import CodexError, Input, Thread, TurnOptions
+from .progress import heartbeat, render_event
+from .registry import ThreadRecord, TurnRecord
+
+__all__ = ["Report", "execute_turn"]
+
+Report = Callable[[str], Awaitable[None]]
+
+
+async def execute_turn(
+    thread: Thread,
+    turn: TurnRecord,
+    input: Input,
+    output_schema: dict[str, Any] | None,
+    *,
+    on_thread_started: Callable[[str], ThreadRecord],
+    report: Report,
+    cwd: str,
+    heartbeat_interval: float,
+) -> ThreadRecord | None:
+    """Run the turn to its end and record its outcome in ``turn``.
+
+    Returns the thread's record (``None`` if codex failed before naming the thread).
+    Codex errors end the turn as ``failed``; ``turn.cancel_scope`` ends it as ``interrupted``;
+    cancellation of the caller also records ``interrupted``, then propagates.
+    """
+    record: ThreadRecord | None = None
+    failure: str | None = None
+    started = last_report = anyio.current_time()
+
+    async def send(line: str) -> None:
+        nonlocal last_report
+        last_report = anyio.current_time()
+        await report(line)
+
+    async def keep_alive() -> None:
+        while True:
+            await anyio.sleep(max(0.0, last_report + heartbeat_interval - anyio.current_time()))
+            if anyio.current_time() - last_report >= heartbeat_interval:
+                await send(heartbeat(anyio.current_time() - started))
+
+    async def consume(group: anyio.abc.TaskGroup) -> None:
+        nonlocal record, failure
+        options: TurnOptions = {"output_schema": output_schema} if output_schema else {}
+        try:
+            async with await thread.run_streamed(input, options) as streamed:
+                async for event in streamed.events:
+                    if event["type"] == "thread.started":
+                        record = on_thread_started(event["thread_id"])
+                    elif event["type"] == "item.completed":
+                        item = event["item"]
+                        turn.items.append(dict(item))
+                        if item["type"] == "agent_message":
+                            turn.final_response = item["text"]
+                    elif event["type"] == "turn.completed":
+                        if record is not None:
+                            turn.usage = record.turn_usage(event["usage"])
+                    elif event["type"] == "turn.failed":
+                        failure = event["error"]["message"]
+                    line = render_event(event, cwd=cwd)
+                    if line is not None:
+                        await send(line)
+        except CodexError as exc:
+            # After turn.failed codex exits 1; the turn's own message says more than that.
+            failure = failure or str(exc)
+        finally:
+            group.cancel_scope.cancel()
+
+    try:
+        with turn.cancel_scope:
+            async with anyio.create_task_group() as group:
+                group.start_soon(keep_alive)
+                group.start_soon(consume, group)
+        if turn.cancel_scope.cancelled_caught:
+            turn.finish("interrupted", "The turn was stopped by interrupt_turn.")
+        elif failure is not None:
+            turn.finish("failed", failure)
+        else:
+            if output_schema is not None:
+                turn.structured_output = _parse_json(turn.final_response)
+            turn.finish("completed")
+    except BaseException:
+        if turn.status == "running":
+            turn.finish("interrupted", "The turn was cancelled by the client.")
+        raise
+    finally:
+        turn.done.set()
+    return record
+
+
+def _parse_json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
