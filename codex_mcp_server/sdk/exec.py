@@ -35,6 +35,7 @@ _CHUNK = 256 * 1024
 _TERM_GRACE = 0.5
 _STDERR_TAIL = 2000
 _STDIN_NOTICE = "Reading prompt from stdin..."
+_BACKTRACE = "Stack backtrace:"
 
 
 @dataclass(frozen=True)
@@ -265,6 +266,8 @@ def _tail(stderr: IO[bytes]) -> str:
     size = stderr.seek(0, os.SEEK_END)
     stderr.seek(max(0, size - 4 * _STDERR_TAIL))
     text = stderr.read().decode("utf-8", "replace")
+    # A Rust backtrace of `<unknown>` frames would push the actual error out of the tail.
+    text = text.split(_BACKTRACE, 1)[0]
     lines = [line for line in text.splitlines() if line.strip() and line.strip() != _STDIN_NOTICE]
     return "\n".join(lines)[-_STDERR_TAIL:].strip()
 

@@ -1,0 +1,32 @@
+"""Finding codex processes in /proc, to prove none is left behind."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+
+def codex_processes(home: Path) -> list[int]:
+    """Pids of live processes started with ``CODEX_HOME=home`` (codex and its children)."""
+    needle = f"CODEX_HOME={home}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            environ = Path("/proc", entry, "environ").read_bytes()
+            state = Path("/proc", entry, "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and needle in environ.split(b"\0"):
+            found.append(int(entry))
+    return found
+
+
+def wait_until_gone(home: Path, timeout: float = 1.0) -> list[int]:
+    """Wait up to ``timeout`` for every codex process of ``home`` to end; return the rest."""
+    deadline = time.monotonic() + timeout
+    while (left := codex_processes(home)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return left
