@@ -30,3 +30,12 @@ def wait_until_gone(home: Path, timeout: float = 1.0) -> list[int]:
     while (left := codex_processes(home)) and time.monotonic() < deadline:
         time.sleep(0.02)
     return left
+
+
+def describe(pids: list[int]) -> str:
+    import subprocess
+
+    if not pids:
+        return ""
+    ps = ["ps", "-o", "pid,ppid,pgid,sid,stat,etime,args", "-p", ",".join(map(str, pids))]
+    return subprocess.run(ps, capture_output=True, text=True).stdout

@@ -15,6 +15,7 @@ import json
 import os
 import signal
 import tempfile
+import uuid
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
 from subprocess import PIPE
@@ -36,6 +37,8 @@ _TERM_GRACE = 0.5
 _STDERR_TAIL = 2000
 _STDIN_NOTICE = "Reading prompt from stdin..."
 _BACKTRACE = "Stack backtrace:"
+_MARKER_ENV = "CODEX_SDK_PY_RUN"
+_KILL_ROUNDS = 5
 
 
 @dataclass(frozen=True)
@@ -187,16 +190,17 @@ class CodexExec:
         command = [binary.path, *self.build_args(args)]
         env = self.build_env(args, binary.path_dirs)
         with tempfile.TemporaryFile() as stderr:
+            run_id = env[_MARKER_ENV] = f"{os.getpid()}-{uuid.uuid4().hex}"
             process = await _spawn(command, env, stderr)
-            group = _GroupKiller(process.pid)
-            watcher = _watch_cancel(cancel_event, group) if cancel_event is not None else None
+            tree = _ProcessTree(process.pid, f"{_MARKER_ENV}={run_id}")
+            watcher = _watch_cancel(cancel_event, tree) if cancel_event is not None else None
             try:
                 await _send_prompt(process, args.input)
                 assert process.stdout is not None
                 async for line in _read_lines(process.stdout, watchdog):
                     yield line
                 returncode = await process.wait()
-                if group.cancelled:
+                if tree.cancelled:
                     raise TurnCancelledError("The turn was cancelled")
                 if returncode != 0:
                     raise CodexExecError(
@@ -208,7 +212,7 @@ class CodexExec:
                 if watcher is not None:
                     watcher.cancel()
                 with anyio.CancelScope(shield=True):
-                    await group.stop(process)
+                    await tree.stop(process)
 
 
 def _quoted(value: str) -> str:
@@ -272,11 +276,19 @@ def _tail(stderr: IO[bytes]) -> str:
     return "\n".join(lines)[-_STDERR_TAIL:].strip()
 
 
-class _GroupKiller:
-    """Signals codex's process group (codex leads it: we start it in a new session)."""
+class _ProcessTree:
+    """Stops codex and everything it started.
 
-    def __init__(self, pgid: int) -> None:
+    Codex leads its own process group (we start it in a new session), so one ``killpg``
+    reaches its commands. Some of its helpers start sessions of their own (the login shell
+    that snapshots the user's environment), and their background jobs can outlive them as
+    orphans; all of them inherit a marker variable from codex's environment, by which
+    ``/proc`` finds them.
+    """
+
+    def __init__(self, pgid: int, marker: str) -> None:
         self.pgid = pgid
+        self.marker = marker.encode()
         self.cancelled = False
         self._escalation: asyncio.TimerHandle | None = None
 
@@ -287,9 +299,15 @@ class _GroupKiller:
         loop = asyncio.get_running_loop()
         self._escalation = loop.call_later(_TERM_GRACE, self.signal, signal.SIGKILL)
 
-    def signal(self, sig: int) -> None:
+    def signal(self, sig: int) -> int:
+        """Signal the group and every marked process; return how many were marked."""
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pgid, sig)
+        marked = _marked_processes(self.marker)
+        for pid in marked:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+        return len(marked)
 
     async def stop(self, process: Process) -> None:
         if self._escalation is not None:
@@ -298,20 +316,40 @@ class _GroupKiller:
             self.signal(signal.SIGTERM)
             with anyio.move_on_after(_TERM_GRACE):
                 await process.wait()
-        # Also reaches what codex started and left behind, even after codex itself exited.
-        self.signal(signal.SIGKILL)
+        # Until none is left: a process may fork between the scan and its signal.
+        for _ in range(_KILL_ROUNDS):
+            if not self.signal(signal.SIGKILL):
+                break
         await process.wait()
         await process.aclose()
 
 
-def _watch_cancel(event: Any, group: _GroupKiller) -> asyncio.Future[Any]:
+def _marked_processes(marker: bytes) -> list[int]:
+    """Live processes (of ours) whose environment holds ``marker``; none when not on Linux."""
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    found = []
+    for entry in entries:
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as environ:
+                    if marker in environ.read():
+                        found.append(int(entry))
+            except OSError:  # Gone, or not ours to read (and so not ours to kill).
+                continue
+    return found
+
+
+def _watch_cancel(event: Any, tree: _ProcessTree) -> asyncio.Future[Any]:
     # One waiter for the whole run instead of racing every read against the event: setting
     # the event terminates codex, which closes its stdout and ends the read loop.
     waiter: asyncio.Future[Any] = asyncio.ensure_future(event.wait())
 
     def on_set(future: asyncio.Future[Any]) -> None:
         if not future.cancelled():
-            group.cancel()
+            tree.cancel()
 
     waiter.add_done_callback(on_set)
     return waiter

@@ -10,7 +10,7 @@ from mcp.server import MCPServer
 
 from .. import __version__
 from .settings import Settings
-from .tools import CodexTools, register_tools
+from .tools import CodexTools, build_tools
 
 __all__ = ["build_server"]
 
@@ -40,6 +40,6 @@ def build_server(settings: Settings, tools: CodexTools | None = None) -> MCPServ
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         log_level=settings.log_level,
+        tools=build_tools(tools),
     )
-    register_tools(server, tools)
     return server

@@ -18,6 +18,7 @@ __all__ = [
     "InterruptResult",
     "InterruptTurnInput",
     "ListThreadsInput",
+    "ResumeResult",
     "ResumeThreadInput",
     "RunTurnInput",
     "StartThreadInput",
@@ -173,6 +174,19 @@ class TurnResult(BaseModel):
     actions: Actions = Field(description="What Codex did: commands, file changes, tools, ...")
     usage: TurnUsage | None = Field(default=None, description="Tokens used by this turn.")
     error: str | None = Field(default=None, description="Why the turn failed, if it did.")
+
+
+class ResumeResult(TurnResult):
+    """The result of resume_thread: a turn's when a prompt was given, else just the thread."""
+
+    turn_id: str | None = Field(  # type: ignore[assignment]
+        default=None, description="The turn run with the prompt; null without a prompt."
+    )
+    status: TurnStatus | Literal["idle"] = Field(  # type: ignore[assignment]
+        description="idle: the thread is registered and no turn ran; otherwise the turn's."
+    )
+    final_response: str = Field(default="", description="Text of Codex's last message.")
+    actions: Actions = Field(default_factory=Actions, description="What Codex did.")
 
 
 class TurnInfo(TurnResult):

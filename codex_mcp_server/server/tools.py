@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import anyio
-from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.fields import FieldInfo
 
 from ..sdk import Codex, CodexError, CodexOptions, Input, ThreadOptions, serialize_config_overrides
@@ -29,6 +30,7 @@ from .models import (
     InterruptResult,
     InterruptTurnInput,
     ListThreadsInput,
+    ResumeResult,
     ResumeThreadInput,
     RunTurnInput,
     StartThreadInput,
@@ -45,7 +47,7 @@ from .sessions import codex_home, find_session
 from .settings import Settings
 from .turns import Report, execute_turn
 
-__all__ = ["CodexTools", "register_tools"]
+__all__ = ["CodexTools", "build_tools"]
 
 logger = logging.getLogger(__name__)
 
@@ -277,7 +279,7 @@ class CodexTools:
             parts.append(_cap(turn.final_response, _MAX_TEXT_RESPONSE))
         if turn.status != "completed":
             parts.append(f"Turn {turn.status}: {turn.error}")
-        summary = describe_actions(result.actions)
+        summary = describe_actions(result.actions, cwd=record.working_directory)
         if summary:
             parts.append(summary)
         parts.append(f"[thread_id {record.thread_id}, {turn.turn_id}, {turn.status}]")
@@ -388,54 +390,51 @@ as interrupted and its codex processes are gone. The thread stays usable.""",
 ToolHandler = Callable[[Any, Report], Awaitable[CallToolResult]]
 
 
-def register_tools(server: MCPServer[Any], tools: CodexTools) -> None:
-    """Add the default tool set to ``server``."""
-    _add(
-        server,
-        "start_thread",
-        "Start a Codex thread",
-        StartThreadInput,
-        TurnResult,
-        tools.start_thread,
-        _WRITES,
-    )
-    _add(server, "run_turn", "Run a turn", RunTurnInput, TurnResult, tools.run_turn, _WRITES)
-    _add(
-        server,
-        "resume_thread",
-        "Resume a persisted thread",
-        ResumeThreadInput,
-        TurnResult,
-        tools.resume_thread,
-        _WRITES,
-    )
-    _add(
-        server,
-        "get_thread",
-        "Show a thread",
-        GetThreadInput,
-        ThreadInfo,
-        _no_report(tools.get_thread),
-        _READS,
-    )
-    _add(
-        server,
-        "list_threads",
-        "List threads",
-        ListThreadsInput,
-        ThreadList,
-        _no_report(tools.list_threads),
-        _READS,
-    )
-    _add(
-        server,
-        "interrupt_turn",
-        "Interrupt a turn",
-        InterruptTurnInput,
-        InterruptResult,
-        _no_report(tools.interrupt_turn),
-        _STOPS,
-    )
+def build_tools(tools: CodexTools) -> list[Tool]:
+    """The default tool set, bound to ``tools``."""
+    return [
+        _tool(
+            "start_thread",
+            "Start a Codex thread",
+            StartThreadInput,
+            TurnResult,
+            tools.start_thread,
+            _WRITES,
+        ),
+        _tool("run_turn", "Run a turn", RunTurnInput, TurnResult, tools.run_turn, _WRITES),
+        _tool(
+            "resume_thread",
+            "Resume a persisted thread",
+            ResumeThreadInput,
+            ResumeResult,
+            tools.resume_thread,
+            _WRITES,
+        ),
+        _tool(
+            "get_thread",
+            "Show a thread",
+            GetThreadInput,
+            ThreadInfo,
+            _no_report(tools.get_thread),
+            _READS,
+        ),
+        _tool(
+            "list_threads",
+            "List threads",
+            ListThreadsInput,
+            ThreadList,
+            _no_report(tools.list_threads),
+            _READS,
+        ),
+        _tool(
+            "interrupt_turn",
+            "Interrupt a turn",
+            InterruptTurnInput,
+            InterruptResult,
+            _no_report(tools.interrupt_turn),
+            _STOPS,
+        ),
+    ]
 
 
 def _no_report(handler: Callable[[Any], Awaitable[CallToolResult]]) -> ToolHandler:
@@ -445,25 +444,22 @@ def _no_report(handler: Callable[[Any], Awaitable[CallToolResult]]) -> ToolHandl
     return call
 
 
-def _add(
-    server: MCPServer[Any],
+def _tool(
     name: str,
     title: str,
     input_model: type[BaseModel],
     output_model: type[BaseModel],
     handler: ToolHandler,
     annotations: ToolAnnotations,
-) -> None:
-    async def tool(ctx: Context, **arguments: Any) -> CallToolResult:
+) -> Tool:
+    async def call(ctx: Context, **arguments: Any) -> CallToolResult:
         try:
             args = input_model.model_validate(arguments)
             return await handler(args, _reporter(ctx))
-        except (PolicyError, UnknownThreadError, BusyThreadError) as exc:
+        except (PolicyError, UnknownThreadError, BusyThreadError, CodexError) as exc:
             raise ToolError(str(exc)) from None
         except ValidationError as exc:
             raise ToolError(f"Invalid arguments: {exc}") from None
-        except CodexError as exc:
-            raise ToolError(str(exc)) from None
 
     # MCPServer builds the input schema from the signature: give it the model's fields.
     parameters = [
@@ -477,17 +473,24 @@ def _add(
     ]
     parameters.append(inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context))
     returns = Annotated[CallToolResult, output_model]
-    tool.__signature__ = inspect.Signature(parameters, return_annotation=returns)  # type: ignore[attr-defined]
-    tool.__annotations__ = {"ctx": Context, "return": returns}
-    tool.__name__ = name
-    server.add_tool(
-        tool,
+    call.__signature__ = inspect.Signature(parameters, return_annotation=returns)  # type: ignore[attr-defined]
+    call.__annotations__ = {"ctx": Context, "return": returns}
+    call.__name__ = name
+    tool = Tool.from_function(
+        call,
         name=name,
         title=title,
         description=_DESCRIPTIONS[name],
         annotations=annotations,
         structured_output=True,
     )
+    # A misspelt argument (cwd for working_directory) must be an error, not silently dropped.
+    strict: type[ArgModelBase] = type(
+        name, (tool.fn_metadata.arg_model,), {"model_config": ConfigDict(extra="forbid")}
+    )
+    tool.fn_metadata.arg_model = strict
+    tool.parameters = strict.model_json_schema(by_alias=True)
+    return tool
 
 
 def _annotated(info: FieldInfo) -> Any:

@@ -1,0 +1,29 @@
+"""Resuming an existing thread by its id with ``resume_thread()``.
+
+Codex persists threads under ``~/.codex/sessions``, so a conversation can be continued
+after the ``Thread`` object is gone (in another process, say). The id is ``thread.id``
+after a thread's first turn; it also appears in the session file names.
+
+Run it from inside a Git repository, with the id of an earlier thread::
+
+    CODEX_THREAD_ID=<thread id> python examples/sdk_resume_thread.py
+
+It uses your normal Codex setup: ``~/.codex`` (or ``$CODEX_HOME``) and your login.
+"""
+
+import asyncio
+import os
+
+from codex_mcp_server.sdk import Codex
+
+
+async def main():
+    codex = Codex()
+
+    saved_thread_id = os.environ["CODEX_THREAD_ID"]
+    thread = codex.resume_thread(saved_thread_id)
+    turn = await thread.run("Implement the fix")
+    print(turn.final_response)
+
+
+asyncio.run(main())

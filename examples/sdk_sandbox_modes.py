@@ -1,0 +1,31 @@
+"""Sandbox modes: control how the agent may touch your filesystem with ``sandbox_mode``.
+
+``SandboxMode.READ_ONLY`` (read files only), ``SandboxMode.WORKSPACE_WRITE`` (read, and
+write in the workspace) or ``SandboxMode.DANGER_FULL_ACCESS`` (no sandbox). This thread
+may write in the workspace, and is asked to create a file there.
+
+Run it from inside a Git repository (it may create ``hello.txt`` there)::
+
+    python examples/sdk_sandbox_modes.py
+
+It uses your normal Codex setup: ``~/.codex`` (or ``$CODEX_HOME``) and your login.
+"""
+
+import asyncio
+
+from codex_mcp_server.sdk import Codex, SandboxMode
+
+
+async def main():
+    codex = Codex()
+
+    thread = codex.start_thread(
+        {
+            "sandbox_mode": SandboxMode.WORKSPACE_WRITE,
+        }
+    )
+    turn = await thread.run("Create a file hello.txt that contains the word hello")
+    print(turn.final_response)
+
+
+asyncio.run(main())
