@@ -8,9 +8,11 @@ import sys
 from collections.abc import Sequence
 
 import anyio
+from mcp.server.stdio import stdio_server
 
 from .app import build_server
 from .settings import Settings, parse_settings
+from .stdio import open_stdin
 
 __all__ = ["main", "serve"]
 
@@ -30,7 +32,16 @@ async def serve(settings: Settings) -> None:
                     return
 
         async def run_stdio() -> None:
-            await server.run_stdio_async()
+            stdin = await open_stdin()
+            if stdin is None:
+                await server.run_stdio_async()
+            else:
+                async with stdio_server(stdin=stdin) as (read_stream, write_stream):
+                    # MCPServer has no public way to serve given streams (run_stdio_async
+                    # always reads stdin in a thread); mcp is pinned below 3 for this.
+                    lowlevel = server._lowlevel_server
+                    options = lowlevel.create_initialization_options()
+                    await lowlevel.run(read_stream, write_stream, options)
             group.cancel_scope.cancel()
 
         group.start_soon(stop_on_signal)

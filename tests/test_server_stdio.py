@@ -1,0 +1,228 @@
+"""The server as hosts run it: a subprocess speaking MCP over stdio, on the real binary."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import anyio
+import pytest
+from mcp import Client, StdioServerParameters
+
+from codex_mcp_server.testing import ScriptedModel, codex_env, replies
+
+from .procs import codex_processes, describe, wait_until_gone
+from .server_support import ProgressLog, structured, text
+
+
+def _server_command(workdir: Path, *flags: str) -> list[str]:
+    return [sys.executable, "-m", "codex_mcp_server", "--cwd", str(workdir), *flags]
+
+
+def _codex_only(home: Path) -> list[int]:
+    """Codex processes of ``home``, leaving out the server, which shares the home."""
+    left = []
+    for pid in codex_processes(home):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"codex_mcp_server" not in cmdline:
+            left.append(pid)
+    return left
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_a_turn_with_progress_and_a_cancel_over_stdio(
+    codex_home: Path, workdir: Path, model: ScriptedModel, mode: Literal["auto", "legacy"]
+) -> None:
+    command = _server_command(workdir)
+    params = StdioServerParameters(command=command[0], args=command[1:], env=codex_env(codex_home))
+    model.add(replies.command("echo hi"), replies.message("done"))
+    progress = ProgressLog()
+    async with Client(params, mode=mode) as client:
+        result = await client.call_tool(
+            "start_thread", {"prompt": "run echo hi"}, progress_callback=progress
+        )
+        assert not result.is_error, text(result)
+        thread_id = structured(result)["thread_id"]
+        assert progress.messages == ["$ echo hi", "✓ $ echo hi (exit 0)", "message: done"]
+
+        model.add(replies.hang())
+        async with anyio.create_task_group() as group:
+
+            async def long_turn() -> None:
+                await client.call_tool("run_turn", {"thread_id": thread_id, "prompt": "long"})
+
+            group.start_soon(long_turn)
+            await anyio.to_thread.run_sync(model.wait_for_requests, 3, 20.0)
+            assert _codex_only(codex_home) != []
+            group.cancel_scope.cancel()
+        deadline = time.monotonic() + 1.0
+        while _codex_only(codex_home) and time.monotonic() < deadline:
+            await anyio.sleep(0.02)
+        assert _codex_only(codex_home) == [], describe(_codex_only(codex_home))
+        info = structured(await client.call_tool("get_thread", {"thread_id": thread_id}))
+        assert info["turns"][-1]["status"] == "interrupted"
+    assert wait_until_gone(codex_home, timeout=5.0) == []
+
+
+class RawServer:
+    """The server run by hand, to control its stdin and signals and read its raw stdout."""
+
+    def __init__(self, command: list[str], env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        self._next_id = 0
+
+    def send(self, method: str, params: dict[str, Any], *, notify: bool = False) -> int:
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "params": params}
+        if not notify:
+            self._next_id += 1
+            message["id"] = self._next_id
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(message).encode() + b"\n")
+        self.process.stdin.flush()
+        return self._next_id
+
+    def read(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        assert line, "the server closed its stdout"
+        message: dict[str, Any] = json.loads(line)  # Nothing but protocol on stdout.
+        return message
+
+    def initialize(self) -> None:
+        self.send(
+            "initialize",
+            {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "raw-test", "version": "0"},
+            },
+        )
+        assert "result" in self.read()
+        self.send("notifications/initialized", {}, notify=True)
+
+    def start_hanging_turn(self, model: ScriptedModel) -> None:
+        model.add(replies.hang())
+        self.send(
+            "tools/call",
+            {
+                "name": "start_thread",
+                "arguments": {"prompt": "long"},
+                "_meta": {"progressToken": "p1"},
+            },
+        )
+        model.wait_for_requests(1, 20.0)
+
+    def wait(self, timeout: float) -> int:
+        return self.process.wait(timeout)
+
+
+@pytest.fixture
+def raw_server(codex_home: Path, workdir: Path) -> Iterator[RawServer]:
+    server = RawServer(_server_command(workdir), codex_env(codex_home))
+    try:
+        yield server
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.wait()
+
+
+def test_closing_stdin_mid_turn_stops_codex_and_the_server(
+    raw_server: RawServer, codex_home: Path, model: ScriptedModel
+) -> None:
+    raw_server.initialize()
+    raw_server.start_hanging_turn(model)
+    assert _codex_only(codex_home) != []
+    assert raw_server.process.stdin is not None
+    raw_server.process.stdin.close()
+    assert raw_server.wait(timeout=10) == 0
+    left = wait_until_gone(codex_home, timeout=1.0)
+    assert left == [], describe(left)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_mid_turn_stops_codex_and_the_server(
+    raw_server: RawServer, codex_home: Path, model: ScriptedModel, signum: int
+) -> None:
+    raw_server.initialize()
+    raw_server.start_hanging_turn(model)
+    assert _codex_only(codex_home) != []
+    raw_server.process.send_signal(signum)
+    raw_server.wait(timeout=10)
+    left = wait_until_gone(codex_home, timeout=1.0)
+    assert left == [], describe(left)
+    assert raw_server.process.stderr is not None
+    assert "Traceback" not in raw_server.process.stderr.read().decode()
+
+
+def test_stdout_carries_only_the_protocol(
+    raw_server: RawServer, model: ScriptedModel, codex_home: Path
+) -> None:
+    raw_server.initialize()
+    model.add(replies.command("echo to-stdout"), replies.message("done"))
+    call = raw_server.send(
+        "tools/call",
+        {
+            "name": "start_thread",
+            "arguments": {"prompt": "x"},
+            "_meta": {"progressToken": "tok"},
+        },
+    )
+    notes = []
+    while True:
+        message = raw_server.read()  # Fails on any line that is not JSON.
+        if message.get("id") == call:
+            break
+        notes.append(message)
+    assert message["result"]["structuredContent"]["final_response"] == "done"
+    progress = [n["params"] for n in notes if n["method"] == "notifications/progress"]
+    assert [p["progressToken"] for p in progress] == ["tok"] * len(progress)
+    assert [p["message"] for p in progress] == [
+        "$ echo to-stdout",
+        "✓ $ echo to-stdout (exit 0)",
+        "message: done",
+    ]
+    assert [p["progress"] for p in progress] == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "message"),
+    [
+        (["--max-sandbox", "bogus"], {}, "invalid choice: 'bogus'"),
+        ([], {"CODEX_MCP_DEFAULT_SANDBOX": "everything"}, "CODEX_MCP_DEFAULT_SANDBOX"),
+        (["--default-sandbox", "danger-full-access"], {}, "is above --max-sandbox"),
+        (["--allowed-root", "/nonexistent-root"], {}, "is not an existing directory"),
+        (["--config", "novalue"], {}, "expected KEY=VALUE"),
+        (["--idle-timeout", "soon"], {}, "invalid float value"),
+    ],
+)
+def test_bad_settings_fail_at_start_with_a_clear_message(
+    workdir: Path, flags: list[str], env: dict[str, str], message: str
+) -> None:
+    result = subprocess.run(
+        _server_command(workdir, *flags),
+        env={**os.environ, **env},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert result.stdout == ""
