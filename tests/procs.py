@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -24,10 +25,13 @@ def codex_processes(home: Path) -> list[int]:
     return found
 
 
-def wait_until_gone(home: Path, timeout: float = 1.0) -> list[int]:
+def wait_until_gone(
+    home: Path, timeout: float = 1.0, find: Callable[[Path], list[int]] | None = None
+) -> list[int]:
     """Wait up to ``timeout`` for every codex process of ``home`` to end; return the rest."""
+    find = find or codex_processes
     deadline = time.monotonic() + timeout
-    while (left := codex_processes(home)) and time.monotonic() < deadline:
+    while (left := find(home)) and time.monotonic() < deadline:
         time.sleep(0.02)
     return left
 

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -65,10 +64,8 @@ async def test_a_turn_with_progress_and_a_cancel_over_stdio(
             await anyio.to_thread.run_sync(model.wait_for_requests, 3, 20.0)
             assert _codex_only(codex_home) != []
             group.cancel_scope.cancel()
-        deadline = time.monotonic() + 1.0
-        while _codex_only(codex_home) and time.monotonic() < deadline:
-            await anyio.sleep(0.02)
-        assert _codex_only(codex_home) == [], describe(_codex_only(codex_home))
+        left = await anyio.to_thread.run_sync(wait_until_gone, codex_home, 1.0, _codex_only)
+        assert left == [], describe(left)
         info = structured(await client.call_tool("get_thread", {"thread_id": thread_id}))
         assert info["turns"][-1]["status"] == "interrupted"
     assert wait_until_gone(codex_home, timeout=5.0) == []

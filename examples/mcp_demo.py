@@ -1,0 +1,124 @@
+"""Drive codex-mcp-server as an MCP host would, printing its progress live.
+
+    python examples/mcp_demo.py ["a task for Codex"] [--offline | --online] [--cwd DIR]
+
+It starts the server over stdio (``python -m codex_mcp_server``), gives Codex a task with
+``start_thread`` and prints each progress notification as it arrives, then the result and a
+follow-up turn with ``run_turn``.
+
+Without OpenAI credentials (no ``OPENAI_API_KEY``/``CODEX_API_KEY`` and no
+``$CODEX_HOME/auth.json``) it runs offline: the real codex binary talks to the scripted model
+of ``codex_mcp_server.testing``, which looks around with a couple of commands and answers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+
+from mcp import Client, StdioServerParameters
+
+from codex_mcp_server.testing import (
+    RecordedRequest,
+    Reply,
+    ScriptedModel,
+    codex_env,
+    make_codex_home,
+    replies,
+)
+
+DEFAULT_TASK = "Look around this directory and tell me what it is, in two sentences."
+
+
+def has_credentials() -> bool:
+    if os.environ.get("OPENAI_API_KEY") or os.environ.get("CODEX_API_KEY"):
+        return True
+    home = Path(os.environ.get("CODEX_HOME") or Path.home() / ".codex")
+    return (home / "auth.json").is_file()
+
+
+def scripted_agent(request: RecordedRequest) -> Reply:
+    """A tiny stand-in for the model: two commands, then an answer built from their output."""
+    outputs: list[str] = []  # This turn's command outputs: those after the last user message.
+    for item in request.input:
+        if item.get("type") == "message" and item.get("role") == "user":
+            outputs = []
+        elif item.get("type") == "function_call_output":
+            outputs.append(str(item.get("output", "")))
+    if request.function_call_outputs and not outputs:
+        return replies.message("(Scripted model.) Offline.")
+    if not outputs:
+        return replies.reply(
+            replies.reasoning_item("**Looking around** before answering"),
+            replies.function_call_item(
+                "exec_command", {"cmd": "ls -1 | head -n 8", "login": False}
+            ),
+        )
+    if len(outputs) == 1:
+        return replies.command(
+            "git log --oneline -1 2>/dev/null || echo 'no git history'", login=False
+        )
+    listing = outputs[0].split("Output:", 1)[-1].strip().splitlines()
+    return replies.message(
+        f"(Scripted model, offline.) This directory holds {len(listing)} entries, among them "
+        f"{', '.join(listing[:3]) or 'nothing'}. "
+        "Ask again with OpenAI credentials for a real answer."
+    )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("task", nargs="?", default=DEFAULT_TASK)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--offline", action="store_true", help="use the scripted model")
+    mode.add_argument("--online", action="store_true", help="use your Codex login")
+    parser.add_argument("--cwd", default=os.getcwd(), help="the directory Codex works in")
+    args = parser.parse_args()
+    offline = args.offline or (not args.online and not has_credentials())
+
+    with ExitStack() as stack:
+        env = dict(os.environ)
+        if offline:
+            model = stack.enter_context(ScriptedModel())
+            model.respond_with(scripted_agent)
+            home = make_codex_home(stack.enter_context(tempfile.TemporaryDirectory()), model.url)
+            env = codex_env(home)
+            print("offline demo: codex talks to a scripted model (no OpenAI credentials found)\n")
+        server = StdioServerParameters(
+            command=sys.executable,
+            args=["-m", "codex_mcp_server", "--cwd", args.cwd, "--log-level", "WARNING"],
+            env=env,
+        )
+        async with Client(server) as client:
+
+            async def show(progress: float, total: float | None, message: str | None) -> None:
+                print(f"  [{progress:>3.0f}] {message}", flush=True)
+
+            print(f"start_thread: {args.task}")
+            result = await client.call_tool(
+                "start_thread",
+                {"prompt": args.task, "skip_git_repo_check": True},
+                progress_callback=show,
+            )
+            print(f"\n{result.content[0].text}\n")  # type: ignore[union-attr]
+            if result.is_error or not result.structured_content:
+                sys.exit(1)
+
+            thread_id = result.structured_content["thread_id"]
+            follow_up = "And in one word?"
+            print(f"run_turn: {follow_up}")
+            result = await client.call_tool(
+                "run_turn", {"thread_id": thread_id, "prompt": follow_up}, progress_callback=show
+            )
+            print(f"\n{result.content[0].text}")  # type: ignore[union-attr]
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,77 @@
+"""The MCP examples: host configuration files and the demo client, run for real."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomllib
+from mcp import Client, StdioServerParameters
+
+from codex_mcp_server.testing import ScriptedModel, codex_env, replies
+
+from .server_support import structured
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+HOSTS = EXAMPLES / "hosts"
+
+
+def _server_entry(path: Path) -> dict[str, Any]:
+    """The codex-mcp-server entry of a host's configuration file."""
+    if path.suffix == ".toml":
+        config = tomllib.loads(path.read_text(encoding="utf-8"))
+        (entry,) = config["mcp_servers"].values()
+        assert entry["tool_timeout_sec"] >= 600  # Codex's 60 s default would cut turns off.
+        return dict(entry)
+    config = json.loads(path.read_text(encoding="utf-8"))
+    (entry,) = (config.get("mcpServers") or config["servers"]).values()
+    return dict(entry)
+
+
+@pytest.mark.parametrize("config", sorted(HOSTS.iterdir()), ids=lambda p: p.name)
+async def test_host_configuration_starts_a_working_server(
+    config: Path, codex_home: Path, workdir: Path, model: ScriptedModel
+) -> None:
+    entry = _server_entry(config)
+    assert entry["command"] == "codex-mcp-server"
+    assert entry.get("type", "stdio") == "stdio"
+    # The console script installed next to this interpreter, as a host would find it on PATH.
+    command = shutil.which("codex-mcp-server", path=str(Path(sys.executable).parent))
+    assert command is not None
+    args = [str(workdir) if arg == "/path/to/your/project" else arg for arg in entry["args"]]
+    params = StdioServerParameters(
+        command=command,
+        args=args,
+        env={**codex_env(codex_home), **entry.get("env", {})},
+        cwd=workdir,
+    )
+    model.add(replies.message("configured"))
+    async with Client(params) as client:
+        tools = [tool.name for tool in (await client.list_tools()).tools]
+        assert "start_thread" in tools
+        result = await client.call_tool("start_thread", {"prompt": "hello"})
+        assert structured(result)["final_response"] == "configured"
+
+
+def test_offline_demo_prints_progress_and_both_turns(codex_home: Path, tmp_path: Path) -> None:
+    env = codex_env(codex_home)  # No credentials in this environment: the demo goes offline.
+    env["CODEX_HOME"] = str(tmp_path / "no-login-here")
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "mcp_demo.py"), "--cwd", str(EXAMPLES)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "offline demo" in out
+    assert "[  1] thinking: Looking around before answering" in out
+    assert "✓ $ ls -1 | head -n 8 (exit 0)" in out
+    assert "This directory holds 8 entries" in out
+    assert "turn-1, completed" in out and "turn-2, completed" in out
