@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+from mcp import Client
 from mcp.types import CallToolResult
 
 
@@ -30,3 +31,13 @@ def structured(result: CallToolResult) -> dict[str, Any]:
 
 def text(result: CallToolResult) -> str:
     return "\n".join(getattr(block, "text", "") for block in result.content)
+
+
+async def settled_thread(client: Client, thread_id: str) -> dict[str, Any]:
+    """``get_thread`` once the thread is idle: a cancelled call ends on the server a bit later."""
+    with anyio.fail_after(5.0):
+        while True:
+            info = structured(await client.call_tool("get_thread", {"thread_id": thread_id}))
+            if info["status"] == "idle":
+                return info
+            await anyio.sleep(0.02)

@@ -18,7 +18,7 @@ from mcp import Client, StdioServerParameters
 from codex_mcp_server.testing import ScriptedModel, codex_env, replies
 
 from .procs import codex_processes, describe, wait_until_gone
-from .server_support import ProgressLog, structured, text
+from .server_support import ProgressLog, settled_thread, structured, text
 
 
 def _server_command(workdir: Path, *flags: str) -> list[str]:
@@ -66,7 +66,7 @@ async def test_a_turn_with_progress_and_a_cancel_over_stdio(
             group.cancel_scope.cancel()
         left = await anyio.to_thread.run_sync(wait_until_gone, codex_home, 1.0, _codex_only)
         assert left == [], describe(left)
-        info = structured(await client.call_tool("get_thread", {"thread_id": thread_id}))
+        info = await settled_thread(client, thread_id)
         assert info["turns"][-1]["status"] == "interrupted"
     assert wait_until_gone(codex_home, timeout=5.0) == []
 

@@ -16,7 +16,7 @@ from codex_mcp_server.server import Settings, build_server
 from codex_mcp_server.testing import ScriptedModel, replies
 
 from .procs import codex_processes, describe, wait_until_gone
-from .server_support import ProgressLog, structured, text
+from .server_support import ProgressLog, settled_thread, structured, text
 from .test_sdk_codex import png
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "tools_list.json"
@@ -268,13 +268,7 @@ async def test_client_cancellation_stops_the_turn(
         group.cancel_scope.cancel()
     left = wait_until_gone(server_env)
     assert left == [], describe(left)
-    info = None
-    for _ in range(50):
-        info = structured(await client.call_tool("get_thread", {"thread_id": first["thread_id"]}))
-        if info["status"] == "idle":
-            break
-        await anyio.sleep(0.02)
-    assert info is not None
+    info = await settled_thread(client, first["thread_id"])
     assert info["turns"][-1]["status"] == "interrupted"
 
 
