@@ -7,7 +7,6 @@ Each tool takes one pydantic input model (see ``models.py``) and returns a resul
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
@@ -20,8 +19,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic.fields import FieldInfo
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..sdk import Codex, CodexError, CodexOptions, Input, ThreadOptions, serialize_config_overrides
 from .actions import describe_actions, summarize_actions
@@ -461,21 +459,7 @@ def _tool(
         except ValidationError as exc:
             raise ToolError(f"Invalid arguments: {exc}") from None
 
-    # MCPServer builds the input schema from the signature: give it the model's fields.
-    parameters = [
-        inspect.Parameter(
-            field_name,
-            inspect.Parameter.KEYWORD_ONLY,
-            default=inspect.Parameter.empty if info.is_required() else info.default,
-            annotation=_annotated(info),
-        )
-        for field_name, info in input_model.model_fields.items()
-    ]
-    parameters.append(inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context))
-    returns = Annotated[CallToolResult, output_model]
-    call.__signature__ = inspect.Signature(parameters, return_annotation=returns)  # type: ignore[attr-defined]
-    call.__annotations__ = {"ctx": Context, "return": returns}
-    call.__name__ = name
+    call.__annotations__ = {"ctx": Context, "return": Annotated[CallToolResult, output_model]}
     tool = Tool.from_function(
         call,
         name=name,
@@ -484,20 +468,17 @@ def _tool(
         annotations=annotations,
         structured_output=True,
     )
-    # A misspelt argument (cwd for working_directory) must be an error, not silently dropped.
-    strict: type[ArgModelBase] = type(
-        name, (tool.fn_metadata.arg_model,), {"model_config": ConfigDict(extra="forbid")}
+    # The input model is the argument model, so the schema is the model's own (aliases such
+    # as the `codex` tool's kebab-case fields included) and a misspelt argument is an error.
+    arguments: type[ArgModelBase] = type(
+        input_model.__name__, (ArgModelBase, input_model), {"model_config": _STRICT}
     )
-    tool.fn_metadata.arg_model = strict
-    tool.parameters = strict.model_json_schema(by_alias=True)
+    tool.fn_metadata.arg_model = arguments
+    tool.parameters = arguments.model_json_schema(by_alias=True)
     return tool
 
 
-def _annotated(info: FieldInfo) -> Any:
-    # The field's type with its constraints and description, but not its default, which
-    # belongs to the parameter (pydantic refuses defaults inside Annotated).
-    spec = (info.annotation, *info.metadata, Field(description=info.description))
-    return Annotated[spec]
+_STRICT = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 def _reporter(ctx: Context) -> Report:
