@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -23,6 +24,8 @@ __all__ = [
 SandboxModeName = Literal["read-only", "workspace-write", "danger-full-access"]
 ApprovalPolicy = Literal["never", "on-request", "on-failure", "untrusted"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+ToolSet = Literal["default", "codex", "all"]
+Transport = Literal["stdio", "streamable-http"]
 SANDBOX_MODES: tuple[SandboxModeName, ...] = get_args(SandboxModeName)
 APPROVAL_POLICIES: tuple[ApprovalPolicy, ...] = get_args(ApprovalPolicy)
 
@@ -46,6 +49,12 @@ class Settings:
     idle_timeout: float = 1800.0
     heartbeat_interval: float = 10.0
     log_level: LogLevel = "INFO"
+    max_concurrent_turns: int = 4
+    tool_set: ToolSet = "default"
+    transport: Transport = "stdio"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    auth_token: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if SANDBOX_MODES.index(self.default_sandbox) > SANDBOX_MODES.index(self.max_sandbox):
@@ -66,6 +75,25 @@ class Settings:
             raise SettingsError("--idle-timeout must be 0 (off) or a number of seconds")
         if self.heartbeat_interval <= 0:
             raise SettingsError("--heartbeat-interval must be a positive number of seconds")
+        if self.max_concurrent_turns < 1:
+            raise SettingsError("--max-concurrent-turns must be at least 1")
+        if not 0 < self.port < 65536:
+            raise SettingsError("--port must be between 1 and 65535")
+        if self.transport == "streamable-http" and not self.auth_token and not self.loopback:
+            raise SettingsError(
+                f"--host {self.host} is reachable from other machines: set CODEX_MCP_AUTH_TOKEN "
+                "to require a bearer token, or bind to 127.0.0.1."
+            )
+
+    @property
+    def loopback(self) -> bool:
+        """Whether ``host`` is reachable only from this machine."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
 
     def sandbox_allowed(self, mode: str) -> bool:
         return SANDBOX_MODES.index(mode) <= SANDBOX_MODES.index(self.max_sandbox)  # type: ignore[arg-type,unused-ignore]
@@ -73,8 +101,10 @@ class Settings:
 
 _HELP = """\
 An MCP server for OpenAI's Codex agent: start threads, run and resume turns, watch their
-progress and cancel them. Serves MCP over stdio. Every flag can also be set through the
-environment variable named in its help; a flag wins over its variable."""
+progress and cancel them. Serves MCP over stdio, or streamable HTTP. Every flag can also be
+set through the environment variable named in its help; a flag wins over its variable.
+Over HTTP, CODEX_MCP_AUTH_TOKEN (environment only) is the bearer token every request must
+carry."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -138,6 +168,31 @@ def _parser() -> argparse.ArgumentParser:
         help="Send a progress heartbeat when codex has been silent this long. Default: 10. "
         "[CODEX_MCP_HEARTBEAT_INTERVAL]",
     )
+    p.add_argument(
+        "--max-concurrent-turns",
+        type=int,
+        metavar="N",
+        help="Turns that run at once; more wait in a queue and start in order. Default: 4, "
+        "what a laptop runs comfortably. [CODEX_MCP_MAX_CONCURRENT_TURNS]",
+    )
+    p.add_argument(
+        "--tool-set",
+        choices=get_args(ToolSet),
+        help="default: start_thread, run_turn, ...; codex: the `codex` and `codex-reply` tools "
+        "of the removed `codex mcp-server`; all: both. Default: default. [CODEX_MCP_TOOL_SET]",
+    )
+    p.add_argument(
+        "--transport",
+        choices=get_args(Transport),
+        help="stdio, or streamable-http (served at http://HOST:PORT/mcp). Default: stdio. "
+        "[CODEX_MCP_TRANSPORT]",
+    )
+    p.add_argument(
+        "--host",
+        help="Address to serve HTTP on. Default: 127.0.0.1. Any other than loopback requires "
+        "CODEX_MCP_AUTH_TOKEN. [CODEX_MCP_HOST]",
+    )
+    p.add_argument("--port", type=int, help="HTTP port. Default: 8000. [CODEX_MCP_PORT]")
     p.add_argument(
         "--log-level",
         choices=get_args(LogLevel),
@@ -215,6 +270,20 @@ def parse_settings(
     level = pick(args.log_level, "LOG_LEVEL")
     if level is not None:
         values["log_level"] = choice(level.upper(), "LOG_LEVEL", get_args(LogLevel))
+    if (turns := number(args.max_concurrent_turns, "MAX_CONCURRENT_TURNS")) is not None:
+        if turns != int(turns):
+            parser.error("--max-concurrent-turns must be a whole number")
+        values["max_concurrent_turns"] = int(turns)
+    if (tool_set := choice(args.tool_set, "TOOL_SET", get_args(ToolSet))) is not None:
+        values["tool_set"] = tool_set
+    if (transport := choice(args.transport, "TRANSPORT", get_args(Transport))) is not None:
+        values["transport"] = transport
+    if (host := pick(args.host, "HOST")) is not None:
+        values["host"] = host
+    if (port := number(args.port, "PORT")) is not None:
+        values["port"] = int(port)
+    if token := env.get("CODEX_MCP_AUTH_TOKEN"):
+        values["auth_token"] = token
     if "cwd" not in values:
         values["cwd"] = Path.cwd().resolve()
     try:
