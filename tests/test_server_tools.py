@@ -13,7 +13,7 @@ import pytest
 from mcp import Client
 
 from codex_mcp_server.server import Settings, build_server
-from codex_mcp_server.testing import ScriptedModel, replies
+from codex_mcp_server.testing import ScriptedModel, codex_env, replies
 
 from .procs import codex_processes, describe, wait_until_gone
 from .server_support import ProgressLog, settled_thread, structured, text
@@ -25,10 +25,11 @@ SNAPSHOT = Path(__file__).parent / "snapshots" / "tools_list.json"
 @pytest.fixture
 def server_env(monkeypatch: pytest.MonkeyPatch, codex_home: Path) -> Path:
     """The server passes its own environment to codex: point it at the scripted home."""
-    monkeypatch.setenv("CODEX_HOME", str(codex_home))
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    monkeypatch.delenv("CODEX_API_KEY", raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    env = codex_env(codex_home)
+    for name in set(os.environ) - set(env):
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     return codex_home
 
 
@@ -65,6 +66,7 @@ async def test_tools_list_matches_the_snapshot(client: Client) -> None:
         "start_thread",
         "run_turn",
         "resume_thread",
+        "wait_turn",
         "get_thread",
         "list_threads",
         "interrupt_turn",
@@ -74,6 +76,7 @@ async def test_tools_list_matches_the_snapshot(client: Client) -> None:
         assert tool["description"]
     by_name = {tool["name"]: tool for tool in tools}
     assert by_name["get_thread"]["annotations"]["readOnlyHint"] is True
+    assert by_name["wait_turn"]["annotations"]["readOnlyHint"] is True
     assert by_name["list_threads"]["annotations"]["readOnlyHint"] is True
     assert by_name["start_thread"]["annotations"]["readOnlyHint"] is False
     assert by_name["start_thread"]["inputSchema"]["required"] == ["prompt"]
@@ -239,7 +242,7 @@ async def test_busy_thread_and_interrupt_turn(
             "turn_id": "turn-2",
             "status": "interrupted",
         }
-        left = codex_processes(server_env)
+        left = wait_until_gone(server_env)
         assert left == [], describe(left)
     result = outcome["result"]
     assert result.is_error

@@ -309,9 +309,12 @@ def test_codex_env(tmp_path: Path) -> None:
     assert env == {
         "PATH": "/bin",
         "CODEX_HOME": str(tmp_path.absolute()),
+        "HOME": str(tmp_path.absolute() / "user-home"),
         "NO_PROXY": loopback,
         "no_proxy": loopback,
     }
+    assert (tmp_path / "user-home").is_dir()
+    assert "HOME" not in codex_env(tmp_path, base, isolate_shell=False)
     proxied = codex_env(tmp_path, {"NO_PROXY": "corp.example, localhost", "no_proxy": "x"})
     assert proxied["NO_PROXY"] == proxied["no_proxy"] == "corp.example,localhost,x,127.0.0.1,::1"
     assert base["OPENAI_API_KEY"] == "sk"  # not modified

@@ -77,15 +77,21 @@ class Watchdog:
         self.timeout = timeout
         self.deadline = anyio.current_time() + timeout
         self.last_warning: str | None = None
+        self._progressed = False
 
     def touch(self) -> None:
-        self.deadline = anyio.current_time() + self.timeout
+        # Called for every event: only note it; the clock is read once per read instead.
+        self._progressed = True
 
     def warn(self, message: str) -> None:
         self.last_warning = message
 
     async def receive(self, stream: ByteReceiveStream) -> bytes:
-        with anyio.move_on_after(self.deadline - anyio.current_time()):
+        now = anyio.current_time()
+        if self._progressed:
+            self.deadline = now + self.timeout
+            self._progressed = False
+        with anyio.move_on_after(self.deadline - now):
             return await stream.receive(_CHUNK)
         raise CodexIdleTimeoutError(self.timeout, self.last_warning)
 
@@ -312,14 +318,20 @@ class _ProcessTree:
     async def stop(self, process: Process) -> None:
         if self._escalation is not None:
             self._escalation.cancel()
-        if process.returncode is None:
+        if process.returncode is None or self.cancelled:
+            # Stopped early: TERM first so shells can clean up, then KILL whatever is left,
+            # until none is (a process may fork between the scan and its signal).
             self.signal(signal.SIGTERM)
             with anyio.move_on_after(_TERM_GRACE):
                 await process.wait()
-        # Until none is left: a process may fork between the scan and its signal.
-        for _ in range(_KILL_ROUNDS):
-            if not self.signal(signal.SIGKILL):
-                break
+            for _ in range(_KILL_ROUNDS):
+                if not self.signal(signal.SIGKILL):
+                    break
+        else:
+            # Codex ended by itself: ask what it left in its own group to end too. Helpers in
+            # sessions of their own (a login shell's background jobs) are left to finish.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pgid, signal.SIGTERM)
         await process.wait()
         await process.aclose()
 

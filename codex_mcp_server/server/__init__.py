@@ -2,6 +2,6 @@
 
 from .app import build_server
 from .settings import Settings, SettingsError, parse_settings
-from .tools import CodexTools
+from .threads import ThreadService
 
-__all__ = ["CodexTools", "Settings", "SettingsError", "build_server", "parse_settings"]
+__all__ = ["Settings", "SettingsError", "ThreadService", "build_server", "parse_settings"]

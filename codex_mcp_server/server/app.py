@@ -10,7 +10,8 @@ from mcp.server import MCPServer
 
 from .. import __version__
 from .settings import Settings
-from .tools import CodexTools, build_tools
+from .threads import ThreadService
+from .tools import build_tools
 
 __all__ = ["build_server"]
 
@@ -21,25 +22,22 @@ Progress (commands, edits, plans) streams while a turn runs. interrupt_turn stop
 Threads persist in Codex's home: resume_thread brings one back after a restart."""
 
 
-def build_server(settings: Settings, tools: CodexTools | None = None) -> MCPServer[CodexTools]:
+def build_server(settings: Settings) -> MCPServer[ThreadService]:
     """An MCP server exposing the Codex tools under ``settings``."""
-    tools = tools or CodexTools(settings)
+    service = ThreadService(settings)
 
     @asynccontextmanager
-    async def lifespan(_: MCPServer[Any]) -> AsyncIterator[CodexTools]:
-        try:
-            yield tools
-        finally:
-            # Request tasks stop their own turns when cancelled; this also covers turns
-            # whose request outlived the session (and is the last word before exit).
-            await tools.shutdown()
+    async def lifespan(_: MCPServer[Any]) -> AsyncIterator[ThreadService]:
+        # Holds background turns; on exit stops every turn, background or not.
+        async with service.running():
+            yield service
 
-    server: MCPServer[CodexTools] = MCPServer(
+    server: MCPServer[ThreadService] = MCPServer(
         "codex-mcp-server",
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         log_level=settings.log_level,
-        tools=build_tools(tools),
+        tools=build_tools(service),
     )
     return server

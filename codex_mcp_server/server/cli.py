@@ -1,4 +1,4 @@
-"""``codex-mcp-server``: parse settings, serve MCP over stdio, stop cleanly on signals."""
+"""``codex-mcp-server``: parse settings, serve MCP over stdio or HTTP, stop cleanly on signals."""
 
 from __future__ import annotations
 
@@ -56,4 +56,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    anyio.run(serve, settings)
+    if settings.transport == "streamable-http":
+        from .http import serve_http  # uvicorn is loaded only for HTTP.
+
+        anyio.run(serve_http, settings)
+    else:
+        anyio.run(serve, settings)

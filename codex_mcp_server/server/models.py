@@ -30,6 +30,7 @@ __all__ = [
     "TurnResult",
     "TurnStatus",
     "TurnUsage",
+    "WaitTurnInput",
 ]
 
 TurnStatus = Literal["completed", "failed", "interrupted", "running"]
@@ -50,6 +51,12 @@ _IMAGES = Field(
     default=None,
     description="Local image files (PNG, JPEG, ...) to show Codex with the prompt. Relative "
     "paths are relative to the thread's working directory.",
+)
+_BACKGROUND = Field(
+    default=False,
+    description="Return as soon as Codex has started the turn (status running) instead of "
+    "waiting for it; then call wait_turn. Use it for long tasks: hosts cut off tool calls that "
+    "run longer than a minute or two.",
 )
 _OUTPUT_SCHEMA = Field(
     default=None,
@@ -112,6 +119,7 @@ class StartThreadInput(ThreadOptionsInput):
     prompt: str = _PROMPT
     images: list[str] | None = _IMAGES
     output_schema: dict[str, Any] | None = _OUTPUT_SCHEMA
+    background: bool = _BACKGROUND
 
 
 class RunTurnInput(_Input):
@@ -119,6 +127,7 @@ class RunTurnInput(_Input):
     prompt: str = _PROMPT
     images: list[str] | None = _IMAGES
     output_schema: dict[str, Any] | None = _OUTPUT_SCHEMA
+    background: bool = _BACKGROUND
 
 
 class ResumeThreadInput(ThreadOptionsInput):
@@ -136,6 +145,7 @@ class ResumeThreadInput(ThreadOptionsInput):
     )
     images: list[str] | None = _IMAGES
     output_schema: dict[str, Any] | None = _OUTPUT_SCHEMA
+    background: bool = _BACKGROUND
 
 
 class GetThreadInput(_Input):
@@ -148,6 +158,22 @@ class ListThreadsInput(_Input):
 
 class InterruptTurnInput(_Input):
     thread_id: str = _THREAD_ID
+
+
+WAIT_DEFAULT_S = 50.0
+WAIT_MAX_S = 110.0
+
+
+class WaitTurnInput(_Input):
+    thread_id: str = _THREAD_ID
+    timeout_s: float = Field(
+        default=WAIT_DEFAULT_S,
+        ge=0,
+        le=WAIT_MAX_S,
+        description=f"How long to wait, in seconds (default {WAIT_DEFAULT_S:g}, at most "
+        f"{WAIT_MAX_S:g}): below Codex's 60 s and Claude Code's 120 s limits on a tool call, "
+        "so the answer comes before the host gives up. Call again to keep waiting.",
+    )
 
 
 # ----------------------------------------------------------------------------- results

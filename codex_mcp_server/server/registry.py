@@ -1,22 +1,43 @@
 """The threads this server knows, in memory, keyed by Codex thread id.
 
 The registry is the server's only mutable state. A thread runs at most one turn at a time;
-the record of a running turn carries the cancel scope that stops it and an event set once
-it has fully ended (codex's process group stopped and reaped).
+the record of a running turn carries the cancel scope that stops it, the listeners its
+progress lines go to, and an event set once it has fully ended (codex stopped and reaped).
+
+Memory is bounded: the registry keeps at most :data:`MAX_THREADS` threads (the least
+recently used idle ones go first; Codex still has them on disk for ``resume_thread``), and a
+thread keeps the items of its last :data:`KEEP_ITEMS_OF_TURNS` turns; older turns keep their
+result (final response, actions, usage) without the items.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 
 from ..sdk import Thread, Usage
+from .actions import Actions, summarize_actions
 from .models import TurnStatus, TurnUsage
 
-__all__ = ["BusyThreadError", "Registry", "ThreadRecord", "TurnRecord", "UnknownThreadError"]
+__all__ = [
+    "KEEP_ITEMS_OF_TURNS",
+    "MAX_THREADS",
+    "BusyThreadError",
+    "Listener",
+    "Registry",
+    "ThreadRecord",
+    "TurnRecord",
+    "UnknownThreadError",
+]
+
+MAX_THREADS = 1000
+KEEP_ITEMS_OF_TURNS = 20
+
+Listener = Callable[[str], Awaitable[None]]
 
 
 class UnknownThreadError(LookupError):
@@ -32,7 +53,7 @@ class BusyThreadError(RuntimeError):
     def __init__(self, thread_id: str, turn_id: str) -> None:
         super().__init__(
             f"Thread {thread_id} is busy: {turn_id} is still running, and a thread runs one "
-            "turn at a time. Wait for it to finish, or stop it with interrupt_turn."
+            "turn at a time. Call wait_turn to wait for its result, or interrupt_turn to stop it."
         )
 
 
@@ -40,7 +61,6 @@ class BusyThreadError(RuntimeError):
 class TurnRecord:
     turn_id: str
     prompt: str
-    has_output_schema: bool = False
     status: TurnStatus = "running"
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
@@ -49,13 +69,41 @@ class TurnRecord:
     structured_output: Any = None
     usage: TurnUsage | None = None
     error: str | None = None
+    lines: int = 0
+    """Progress lines published so far."""
+    last_line: str = ""
+    listeners: set[Listener] = field(default_factory=set)
     cancel_scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    thread_known: anyio.Event = field(default_factory=anyio.Event)
+    """Set once codex named the thread (or the turn ended without it)."""
     done: anyio.Event = field(default_factory=anyio.Event)
+    _actions: Actions | None = None
+
+    async def publish(self, line: str, *, count: bool = True) -> None:
+        """Send a progress line to whoever listens now; heartbeats pass ``count=False``."""
+        if count:
+            self.lines += 1
+            self.last_line = line
+        for listener in list(self.listeners):
+            await listener(line)
 
     def finish(self, status: TurnStatus, error: str | None = None) -> None:
         self.status = status
         self.error = error
         self.finished_at = time.time()
+
+    @property
+    def actions(self) -> Actions:
+        if self._actions is not None:
+            return self._actions
+        actions = summarize_actions(self.items)
+        if self.status != "running":
+            self._actions = actions  # Settled: summarize once.
+        return actions
+
+    def drop_items(self) -> None:
+        self._actions = self.actions
+        self.items = []
 
 
 @dataclass(eq=False)
@@ -79,8 +127,19 @@ class ThreadRecord:
     def status(self) -> str:
         return "running" if self.running_turn else "idle"
 
-    def next_turn_id(self) -> str:
-        return f"turn-{len(self.turns) + 1}"
+    @property
+    def updated_at(self) -> float:
+        return self.turns[-1].started_at if self.turns else self.created_at
+
+    def new_turn(self, prompt: str) -> TurnRecord:
+        turn = TurnRecord(f"turn-{len(self.turns) + 1}", prompt)
+        self.add_turn(turn)
+        return turn
+
+    def add_turn(self, turn: TurnRecord) -> None:
+        self.turns.append(turn)
+        if len(self.turns) > KEEP_ITEMS_OF_TURNS:
+            self.turns[-KEEP_ITEMS_OF_TURNS - 1].drop_items()
 
     def turn_usage(self, cumulative: Usage) -> TurnUsage:
         before = self.cumulative_usage
@@ -100,10 +159,11 @@ class ThreadRecord:
 
 
 class Registry:
-    """Threads by id; newest last."""
+    """Threads by id, least recently used first."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_threads: int = MAX_THREADS) -> None:
         self._threads: dict[str, ThreadRecord] = {}
+        self._max_threads = max_threads
 
     def get(self, thread_id: str) -> ThreadRecord:
         try:
@@ -118,13 +178,14 @@ class Registry:
         # Re-adding (resume_thread on a known thread) moves it to the newest position.
         self._threads.pop(record.thread_id, None)
         self._threads[record.thread_id] = record
+        excess = len(self._threads) - self._max_threads
+        for old in [r for r in self._threads.values() if not r.running_turn][: max(0, excess)]:
+            del self._threads[old.thread_id]
+
+    def touch(self, record: ThreadRecord) -> None:
+        """Mark ``record`` as just used, so it is the last to be evicted."""
+        self._threads.pop(record.thread_id, None)
+        self._threads[record.thread_id] = record
 
     def newest_first(self) -> list[ThreadRecord]:
-        return sorted(
-            self._threads.values(),
-            key=lambda r: r.turns[-1].started_at if r.turns else r.created_at,
-            reverse=True,
-        )
-
-    def running_turns(self) -> list[TurnRecord]:
-        return [t for r in self._threads.values() if (t := r.running_turn) is not None]
+        return sorted(self._threads.values(), key=lambda r: r.updated_at, reverse=True)

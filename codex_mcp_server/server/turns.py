@@ -1,13 +1,15 @@
 """Running one turn of a thread: codex's events become records and progress lines.
 
-Knows nothing of MCP: progress goes to a ``report`` callable. While codex is silent a
-heartbeat line is reported, so hosts that reset their timeouts on progress keep waiting.
+Knows nothing of MCP: progress lines go to the turn's listeners (the tool call waiting for
+it, if any). While codex is silent a heartbeat line goes out, so hosts that reset their
+timeouts on progress keep waiting.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -16,9 +18,35 @@ from ..sdk import CodexError, Input, Thread, TurnOptions
 from .progress import heartbeat, render_event
 from .registry import ThreadRecord, TurnRecord
 
-__all__ = ["Report", "execute_turn"]
+__all__ = ["TurnQueue", "execute_turn"]
 
-Report = Callable[[str], Awaitable[None]]
+
+class TurnQueue:
+    """At most ``limit`` turns run at once; the others wait in order, and say so."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._slots = anyio.Semaphore(limit)
+        self._waiting = 0
+
+    @asynccontextmanager
+    async def slot(self, turn: TurnRecord) -> AsyncIterator[None]:
+        if self._waiting or self._slots.value == 0:
+            ahead = self._waiting
+            self._waiting += 1
+            try:
+                await turn.publish(
+                    f"queued: {ahead} turn(s) ahead of this one; at most {self.limit} run at once"
+                )
+                await self._slots.acquire()  # anyio's semaphore wakes waiters in order.
+            finally:
+                self._waiting -= 1
+        else:
+            await self._slots.acquire()
+        try:
+            yield
+        finally:
+            self._slots.release()
 
 
 async def execute_turn(
@@ -28,9 +56,9 @@ async def execute_turn(
     output_schema: dict[str, Any] | None,
     *,
     on_thread_started: Callable[[str], ThreadRecord],
-    report: Report,
     cwd: str,
     heartbeat_interval: float,
+    queue: TurnQueue,
 ) -> ThreadRecord | None:
     """Run the turn to its end and record its outcome in ``turn``.
 
@@ -42,25 +70,26 @@ async def execute_turn(
     failure: str | None = None
     started = last_report = anyio.current_time()
 
-    async def send(line: str) -> None:
+    async def send(line: str, *, count: bool = True) -> None:
         nonlocal last_report
         last_report = anyio.current_time()
-        await report(line)
+        await turn.publish(line, count=count)
 
     async def keep_alive() -> None:
         while True:
             await anyio.sleep(max(0.0, last_report + heartbeat_interval - anyio.current_time()))
             if anyio.current_time() - last_report >= heartbeat_interval:
-                await send(heartbeat(anyio.current_time() - started))
+                await send(heartbeat(anyio.current_time() - started), count=False)
 
     async def consume(group: anyio.abc.TaskGroup) -> None:
         nonlocal record, failure
         options: TurnOptions = {"output_schema": output_schema} if output_schema else {}
         try:
-            async with await thread.run_streamed(input, options) as streamed:
+            async with queue.slot(turn), await thread.run_streamed(input, options) as streamed:
                 async for event in streamed.events:
                     if event["type"] == "thread.started":
                         record = on_thread_started(event["thread_id"])
+                        turn.thread_known.set()
                     elif event["type"] == "item.completed":
                         item = event["item"]
                         turn.items.append(dict(item))
@@ -98,6 +127,7 @@ async def execute_turn(
             turn.finish("interrupted", "The turn was cancelled by the client.")
         raise
     finally:
+        turn.thread_known.set()
         turn.done.set()
     return record
 

@@ -101,7 +101,9 @@ def make_codex_home(
     return home
 
 
-def codex_env(home: Path | str, base: Mapping[str, str] | None = None) -> dict[str, str]:
+def codex_env(
+    home: Path | str, base: Mapping[str, str] | None = None, *, isolate_shell: bool = True
+) -> dict[str, str]:
     """An environment for running codex against the ``CODEX_HOME`` at ``home``.
 
     A copy of ``base`` (default: :data:`os.environ`) with ``CODEX_HOME`` set,
@@ -109,11 +111,19 @@ def codex_env(home: Path | str, base: Mapping[str, str] | None = None) -> dict[s
     (``127.0.0.1``, ``localhost``, ``::1``) added to ``NO_PROXY``/``no_proxy``: codex
     honours ``HTTP_PROXY`` even for ``127.0.0.1``, which would send its requests for
     the scripted model to the proxy.
+
+    With ``isolate_shell`` (the default), ``HOME`` is an empty directory inside ``home``:
+    codex runs commands in login shells, and your shell profile would otherwise run too
+    (its output lands in command output, and its background jobs outlive codex).
     """
     env = dict(os.environ if base is None else base)
     for name in _CREDENTIAL_VARIABLES:
         env.pop(name, None)
     env["CODEX_HOME"] = str(Path(home).absolute())
+    if isolate_shell:
+        user_home = Path(home).absolute() / "user-home"
+        user_home.mkdir(parents=True, exist_ok=True)
+        env["HOME"] = str(user_home)
     no_proxy = [
         entry.strip()
         for name in ("NO_PROXY", "no_proxy")

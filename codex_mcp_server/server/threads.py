@@ -1,0 +1,319 @@
+"""Threads and turns as the tools see them: start, continue, resume, wait, interrupt.
+
+Knows nothing of MCP. A turn runs either in the task of the call that asked for it (its
+cancellation stops the turn) or, with ``background``, in the task group of :meth:`running`,
+which the server's lifespan holds open; :meth:`shutdown` stops every turn either way.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.abc
+
+from ..sdk import (
+    Codex,
+    CodexError,
+    CodexOptions,
+    Input,
+    Thread,
+    ThreadOptions,
+    serialize_config_overrides,
+)
+from .models import ThreadOptionsInput
+from .policy import PolicyError, check_output_schema, check_sandbox, resolve_dir, resolve_files
+from .registry import BusyThreadError, Listener, Registry, ThreadRecord, TurnRecord
+from .sessions import codex_home, find_session
+from .settings import Settings
+from .turns import TurnQueue, execute_turn
+
+__all__ = ["StartFailedError", "ThreadService", "TurnRequest"]
+
+logger = logging.getLogger(__name__)
+
+_STOP_WAIT = 5.0
+
+
+class StartFailedError(RuntimeError):
+    """Codex ended before it named the thread: there is no thread to report on."""
+
+
+class TurnRequest:
+    """A prompt with its images and output schema, checked against the settings."""
+
+    def __init__(
+        self,
+        prompt: str,
+        images: list[str] | None = None,
+        output_schema: dict[str, Any] | None = None,
+    ) -> None:
+        check_output_schema(output_schema)
+        self.prompt = prompt
+        self.images = images or []
+        self.output_schema = output_schema
+
+    def input(self, settings: Settings, cwd: Path) -> Input:
+        images = resolve_files(self.images, settings, cwd)
+        if not images:
+            return self.prompt
+        entries: Input = [{"type": "text", "text": self.prompt}]
+        return [*entries, *({"type": "local_image", "path": path} for path in images)]
+
+
+class ThreadService:
+    """The registry and every running turn, under the server's settings."""
+
+    def __init__(self, settings: Settings, registry: Registry | None = None) -> None:
+        self.settings = settings
+        self.registry = registry or Registry()
+        self._queue = TurnQueue(settings.max_concurrent_turns)
+        self._active: set[TurnRecord] = set()
+        self._group: anyio.abc.TaskGroup | None = None
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[ThreadService]:
+        """Hold a task group for background turns; stop every turn on exit."""
+        async with anyio.create_task_group() as group:
+            self._group = group
+            try:
+                yield self
+            finally:
+                self._group = None
+                await self.shutdown()
+                group.cancel_scope.cancel()
+
+    # ------------------------------------------------------------------ turns
+
+    async def start(
+        self,
+        options: ThreadOptionsInput,
+        request: TurnRequest,
+        listener: Listener | None = None,
+        *,
+        background: bool = False,
+    ) -> tuple[ThreadRecord, TurnRecord]:
+        """A new thread and its first turn."""
+        thread_options, cwd, codex = self._prepare(options)
+        input = request.input(self.settings, cwd)
+        thread = codex.start_thread(thread_options)
+        turn = TurnRecord("turn-1", request.prompt)
+        snapshot = _snapshot(options)
+        started: list[ThreadRecord] = []
+
+        def on_started(thread_id: str) -> ThreadRecord:
+            record = ThreadRecord(thread_id, thread, str(cwd), snapshot)
+            record.add_turn(turn)
+            self.registry.add(record)
+            started.append(record)
+            return record
+
+        await self._launch(thread, turn, input, request, on_started, cwd, listener, background)
+        if not started:
+            raise StartFailedError(f"Codex could not start the thread: {turn.error}")
+        return started[0], turn
+
+    async def follow_up(
+        self,
+        thread_id: str,
+        request: TurnRequest,
+        listener: Listener | None = None,
+        *,
+        background: bool = False,
+    ) -> tuple[ThreadRecord, TurnRecord]:
+        """The next turn of a known thread."""
+        record = self.registry.get(thread_id)
+        _ensure_idle(record)
+        cwd = Path(record.working_directory)
+        input = request.input(self.settings, cwd)
+        turn = record.new_turn(request.prompt)
+        self.registry.touch(record)
+        await self._launch(
+            record.thread, turn, input, request, lambda _: record, cwd, listener, background
+        )
+        return record, turn
+
+    async def resume(
+        self,
+        thread_id: str,
+        options: ThreadOptionsInput,
+        request: TurnRequest | None,
+        listener: Listener | None = None,
+        *,
+        background: bool = False,
+    ) -> tuple[ThreadRecord, TurnRecord | None]:
+        """Register a thread codex persisted, with ``options``; run ``request`` if given."""
+        known = self.registry.find(thread_id)
+        if known is not None:
+            _ensure_idle(known)
+        if find_session(thread_id) is None:
+            raise PolicyError(
+                f"No Codex session {thread_id!r} under {codex_home() / 'sessions'}: Codex has "
+                "not persisted a thread with this id here. Check the id (list_threads shows the "
+                "ones this server knows), or point CODEX_HOME at the Codex home that has it."
+            )
+        thread_options, cwd, codex = self._prepare(options)
+        input = request.input(self.settings, cwd) if request else ""
+        thread = codex.resume_thread(thread_id, thread_options)
+        record = ThreadRecord(thread_id, thread, str(cwd), _snapshot(options))
+        if known is not None:
+            record.turns, record.cumulative_usage = known.turns, known.cumulative_usage
+        self.registry.add(record)
+        if request is None:
+            return record, None
+        turn = record.new_turn(request.prompt)
+        await self._launch(
+            thread, turn, input, request, lambda _: record, cwd, listener, background
+        )
+        return record, turn
+
+    async def wait(
+        self, thread_id: str, timeout_s: float, listener: Listener | None = None
+    ) -> tuple[ThreadRecord, TurnRecord]:
+        """The thread's running turn once it ends, or still running after ``timeout_s``.
+
+        Without a running turn, the latest turn as it ended.
+        """
+        record = self.registry.get(thread_id)
+        if not record.turns:
+            raise PolicyError(f"Thread {thread_id} has run no turn yet; use run_turn.")
+        turn = record.turns[-1]
+        if turn.status == "running":
+            if listener is not None:
+                turn.listeners.add(listener)
+            try:
+                with anyio.move_on_after(timeout_s):
+                    await turn.done.wait()
+            finally:
+                if listener is not None:
+                    turn.listeners.discard(listener)
+        return record, turn
+
+    async def interrupt(self, thread_id: str) -> tuple[ThreadRecord, TurnRecord | None]:
+        """Stop the thread's running turn; returns once its codex processes are gone."""
+        record = self.registry.get(thread_id)
+        turn = record.running_turn
+        if turn is not None:
+            await _stop(turn)
+        return record, turn
+
+    async def shutdown(self) -> None:
+        """Stop every running turn; returns when their codex processes are gone."""
+        with anyio.CancelScope(shield=True):
+            async with anyio.create_task_group() as group:
+                for turn in list(self._active):
+                    group.start_soon(_stop, turn)
+
+    # ---------------------------------------------------------------- helpers
+
+    async def _launch(
+        self,
+        thread: Thread,
+        turn: TurnRecord,
+        input: Input,
+        request: TurnRequest,
+        on_started: Callable[[str], ThreadRecord],
+        cwd: Path,
+        listener: Listener | None,
+        background: bool,
+    ) -> None:
+        async def execute() -> None:
+            self._active.add(turn)
+            try:
+                await execute_turn(
+                    thread,
+                    turn,
+                    input,
+                    request.output_schema,
+                    on_thread_started=on_started,
+                    cwd=str(cwd),
+                    heartbeat_interval=self.settings.heartbeat_interval,
+                    queue=self._queue,
+                )
+            finally:
+                self._active.discard(turn)
+
+        if not background:
+            if listener is not None:
+                turn.listeners.add(listener)
+            try:
+                await execute()
+            finally:
+                turn.listeners.discard(listener)
+            return
+        if self._group is None:
+            raise RuntimeError("background turns need ThreadService.running()")
+        self._group.start_soon(_guarded, execute, turn)
+        # The caller needs the thread id, so wait for codex to name the thread (after any
+        # wait in the queue), not for the turn.
+        await turn.thread_known.wait()
+
+    def _prepare(self, args: ThreadOptionsInput) -> tuple[ThreadOptions, Path, Codex]:
+        settings = self.settings
+        cwd = resolve_dir(args.working_directory, settings, "working_directory")
+        sandbox = args.sandbox_mode or settings.default_sandbox
+        check_sandbox(sandbox, settings)
+        extra = [
+            str(resolve_dir(d, settings, "additional directory", cwd))
+            for d in args.additional_directories or ()
+        ]
+        options: ThreadOptions = {
+            "working_directory": str(cwd),
+            "sandbox_mode": sandbox,
+            "approval_policy": args.approval_policy or settings.approval_policy,
+            "skip_git_repo_check": args.skip_git_repo_check,
+        }
+        if model := args.model or settings.default_model:
+            options["model"] = model
+        if args.reasoning_effort:
+            options["model_reasoning_effort"] = args.reasoning_effort
+        if args.network_access is not None:
+            options["network_access_enabled"] = args.network_access
+        if args.web_search:
+            options["web_search_mode"] = args.web_search
+        if extra:
+            options["additional_directories"] = extra
+        try:
+            thread_config = serialize_config_overrides(args.config) if args.config else []
+        except CodexError as exc:
+            raise PolicyError(f"config: {exc}") from None
+        codex_options: CodexOptions = {"config_overrides": [*settings.config, *thread_config]}
+        if settings.codex_path:
+            codex_options["codex_path_override"] = settings.codex_path
+        if settings.idle_timeout:
+            codex_options["idle_timeout"] = settings.idle_timeout
+        return options, cwd, Codex(codex_options)
+
+
+def _ensure_idle(record: ThreadRecord) -> None:
+    if (turn := record.running_turn) is not None:
+        raise BusyThreadError(record.thread_id, turn.turn_id)
+
+
+async def _stop(turn: TurnRecord) -> None:
+    turn.cancel_scope.cancel()
+    with anyio.move_on_after(_STOP_WAIT):
+        await turn.done.wait()
+
+
+async def _guarded(execute: Callable[[], Any], turn: TurnRecord) -> None:
+    # A bug in one background turn must not take the server's task group (and every other
+    # turn) down with it.
+    try:
+        await execute()
+    except Exception:
+        logger.exception("background %s failed", turn.turn_id)
+        if turn.status == "running":
+            turn.finish("failed", "The server failed while running this turn; see its log.")
+        turn.thread_known.set()
+        turn.done.set()
+
+
+def _snapshot(options: ThreadOptionsInput) -> dict[str, Any]:
+    return options.model_dump(
+        include=set(ThreadOptionsInput.model_fields), exclude_none=True, mode="json"
+    )
