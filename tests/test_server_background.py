@@ -1,0 +1,201 @@
+"""Background turns, wait_turn and the turn queue, on the real codex binary."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+
+from codex_mcp_server.server import Settings, build_server
+from codex_mcp_server.testing import RecordedRequest, Reply, ScriptedModel, replies
+
+from .procs import describe, wait_until_gone
+from .server_support import ProgressLog, settled_thread, structured, text
+from .test_server_tools import server_env  # noqa: F401  (fixture)
+
+
+@pytest.fixture
+async def client(server_env: Path, workdir: Path) -> AsyncIterator[Client]:  # noqa: F811
+    async with Client(build_server(Settings(cwd=workdir, heartbeat_interval=30.0))) as connected:
+        yield connected
+
+
+async def _wait_for_requests(model: ScriptedModel, count: int) -> None:
+    await anyio.to_thread.run_sync(model.wait_for_requests, count, 20.0)
+
+
+async def test_background_start_then_wait_turn(client: Client, model: ScriptedModel) -> None:
+    model.add(replies.command("sleep 1; echo slow", login=False), replies.message("finished"))
+    began = time.monotonic()
+    started = await client.call_tool("start_thread", {"prompt": "slow", "background": True})
+    assert time.monotonic() - began < 2.0
+    assert not started.is_error, text(started)
+    first = structured(started)
+    assert first["status"] == "running"
+    assert first["thread_id"]
+    assert "wait_turn" in text(started)
+
+    progress = ProgressLog()
+    waited = await client.call_tool(
+        "wait_turn", {"thread_id": first["thread_id"]}, progress_callback=progress
+    )
+    result = structured(waited)
+    assert result["status"] == "completed"
+    assert result["final_response"] == "finished"
+    assert result["actions"]["commands"][0]["command"] == "sleep 1; echo slow"
+    assert "message: finished" in progress.messages
+    assert progress.values == sorted(set(progress.values))
+
+    late = structured(await client.call_tool("wait_turn", {"thread_id": first["thread_id"]}))
+    assert late == result
+
+
+async def test_wait_turn_times_out_and_is_called_again(
+    client: Client, model: ScriptedModel
+) -> None:
+    model.add(replies.message("first")), model.add(replies.message("eventually", delay=2.0))
+    thread_id = structured(await client.call_tool("start_thread", {"prompt": "x"}))["thread_id"]
+    running = await client.call_tool(
+        "run_turn", {"thread_id": thread_id, "prompt": "slow", "background": True}
+    )
+    assert structured(running)["status"] == "running"
+
+    began = time.monotonic()
+    waited = await client.call_tool("wait_turn", {"thread_id": thread_id, "timeout_s": 0.3})
+    assert time.monotonic() - began < 1.5
+    assert not waited.is_error
+    assert structured(waited)["status"] == "running"
+    assert "still running" in text(waited)
+
+    info = structured(await client.call_tool("get_thread", {"thread_id": thread_id}))
+    assert info["status"] == "running"
+    busy = await client.call_tool("run_turn", {"thread_id": thread_id, "prompt": "more"})
+    assert busy.is_error and "wait_turn" in text(busy)
+
+    done = await client.call_tool("wait_turn", {"thread_id": thread_id, "timeout_s": 20})
+    assert structured(done)["status"] == "completed"
+    assert structured(done)["final_response"] == "eventually"
+
+
+@pytest.mark.parametrize("timeout_s", [-1, 111, "soon"])
+async def test_wait_turn_bounds(client: Client, model: ScriptedModel, timeout_s: object) -> None:
+    model.add(replies.message("x"))
+    thread_id = structured(await client.call_tool("start_thread", {"prompt": "x"}))["thread_id"]
+    result = await client.call_tool("wait_turn", {"thread_id": thread_id, "timeout_s": timeout_s})
+    assert result.is_error
+    assert "timeout_s" in text(result)
+
+
+async def test_interrupting_a_background_turn(
+    client: Client,
+    model: ScriptedModel,
+    server_env: Path,  # noqa: F811
+) -> None:
+    model.add(replies.hang())
+    started = await client.call_tool("start_thread", {"prompt": "hang", "background": True})
+    thread_id = structured(started)["thread_id"]
+    await _wait_for_requests(model, 1)
+    stopped = await client.call_tool("interrupt_turn", {"thread_id": thread_id})
+    assert structured(stopped)["status"] == "interrupted"
+    left = wait_until_gone(server_env)
+    assert left == [], describe(left)
+    waited = await client.call_tool("wait_turn", {"thread_id": thread_id})
+    assert waited.is_error
+    assert structured(waited)["status"] == "interrupted"
+    info = await settled_thread(client, thread_id)
+    assert info["turns"][0]["status"] == "interrupted"
+
+
+async def test_cancelling_wait_turn_leaves_the_turn_running(
+    client: Client, model: ScriptedModel
+) -> None:
+    model.add(replies.message("still done", delay=1.5))
+    started = await client.call_tool("start_thread", {"prompt": "x", "background": True})
+    thread_id = structured(started)["thread_id"]
+    with anyio.move_on_after(0.3):
+        await client.call_tool("wait_turn", {"thread_id": thread_id})
+    done = await client.call_tool("wait_turn", {"thread_id": thread_id, "timeout_s": 20})
+    assert structured(done)["final_response"] == "still done"
+
+
+class _CodexCount:
+    """Samples how many codex processes run at once, in a thread of its own."""
+
+    def __init__(self, home: Path) -> None:
+        self.most = 0
+        self._home = f"CODEX_HOME={home}".encode()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            parents: dict[str, str] = {}
+            for entry in Path("/proc").iterdir():
+                try:
+                    cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+                    if len(cmdline) < 2 or cmdline[1] != b"exec":
+                        continue
+                    stat = (entry / "stat").read_text()
+                    environ = (entry / "environ").read_bytes().split(b"\0")
+                except OSError:
+                    continue
+                if cmdline[0].endswith(b"/codex") and self._home in environ:
+                    parents[entry.name] = stat.rsplit(")", 1)[1].split()[1]
+            # A codex that forks to run a command briefly has a child with its command line.
+            running = [pid for pid, parent in parents.items() if parent not in parents]
+            self.most = max(self.most, len(running))
+            time.sleep(0.02)
+
+    def __enter__(self) -> _CodexCount:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@pytest.fixture
+def counting(server_env: Path) -> Iterator[_CodexCount]:  # noqa: F811
+    with _CodexCount(server_env) as count:
+        yield count
+
+
+async def test_queue_runs_at_most_n_turns_in_order(
+    server_env: Path,  # noqa: F811
+    workdir: Path,
+    model: ScriptedModel,
+    counting: _CodexCount,
+) -> None:
+    def answer(request: RecordedRequest) -> Reply:
+        return replies.message(f"done {request.last_user_text}", delay=0.8)
+
+    model.respond_with(answer)
+    settings = Settings(cwd=workdir, max_concurrent_turns=2, heartbeat_interval=30.0)
+    logs = [ProgressLog() for _ in range(6)]
+    results: dict[int, Any] = {}
+    async with Client(build_server(settings)) as client:
+
+        async def turn(index: int) -> None:
+            results[index] = await client.call_tool(
+                "start_thread", {"prompt": f"task {index}"}, progress_callback=logs[index]
+            )
+
+        async with anyio.create_task_group() as group:
+            for index in range(6):
+                group.start_soon(turn, index)
+                await anyio.sleep(0.15)  # Submission order is the order asked.
+    assert [structured(results[i])["final_response"] for i in range(6)] == [
+        f"done task {i}" for i in range(6)
+    ]
+    assert counting.most == 2
+    queued = [next((m for m in log.messages if m.startswith("queued")), None) for log in logs]
+    assert queued == [None, None] + [
+        f"queued: {ahead} turn(s) ahead of this one; at most 2 run at once" for ahead in range(4)
+    ]

@@ -1,0 +1,71 @@
+"""The turn queue on its own: a limit, first come first served, and what it tells a turn."""
+
+from __future__ import annotations
+
+import anyio
+
+from codex_mcp_server.server.registry import TurnRecord
+from codex_mcp_server.server.turns import TurnQueue
+
+
+async def test_turns_beyond_the_limit_wait_and_start_in_order() -> None:
+    queue = TurnQueue(2)
+    started: list[int] = []
+    running = 0
+    most = 0
+    lines: dict[int, list[str]] = {}
+    release = anyio.Event()
+
+    async def turn(index: int) -> None:
+        nonlocal running, most
+        record = TurnRecord(f"turn-{index}", "x")
+        lines[index] = []
+
+        async def listen(line: str) -> None:
+            lines[index].append(line)
+
+        record.listeners.add(listen)
+        async with queue.slot(record):
+            started.append(index)
+            running += 1
+            most = max(most, running)
+            await release.wait()
+            await anyio.sleep(0.01)
+            running -= 1
+
+    async with anyio.create_task_group() as group:
+        for index in range(6):
+            group.start_soon(turn, index)
+            await anyio.sleep(0.01)
+        assert started == [0, 1]
+        release.set()
+    assert started == [0, 1, 2, 3, 4, 5]
+    assert most == 2
+    assert lines[0] == lines[1] == []
+    assert [lines[i] for i in range(2, 6)] == [
+        [f"queued: {ahead} turn(s) ahead of this one; at most 2 run at once"] for ahead in range(4)
+    ]
+
+
+async def test_a_turn_cancelled_while_queued_gives_up_its_place() -> None:
+    queue = TurnQueue(1)
+    order: list[str] = []
+    hold = anyio.Event()
+
+    async def turn(name: str, scope: anyio.CancelScope | None = None) -> None:
+        with scope or anyio.CancelScope():
+            async with queue.slot(TurnRecord(name, "x")):
+                order.append(name)
+                await hold.wait()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(turn, "first")
+        await anyio.sleep(0.01)
+        doomed = anyio.CancelScope()
+        group.start_soon(turn, "doomed", doomed)
+        await anyio.sleep(0.01)
+        group.start_soon(turn, "third")
+        await anyio.sleep(0.01)
+        doomed.cancel()
+        hold.set()
+    assert order == ["first", "third"]
