@@ -30,6 +30,10 @@ BASE = ["exec", "--experimental-json"]
         (ExecArgs(input="hi"), BASE),
         (ExecArgs(input="hi", model="gpt-5.5"), [*BASE, "--model", "gpt-5.5"]),
         (
+            ExecArgs(input="hi", model="m", profile="fast", sandbox_mode="read-only"),
+            [*BASE, "--model", "m", "--profile", "fast", "--sandbox", "read-only"],
+        ),
+        (
             ExecArgs(input="hi", base_url="http://127.0.0.1:9"),
             [*BASE, "--config", 'openai_base_url="http://127.0.0.1:9"'],
         ),

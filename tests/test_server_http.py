@@ -8,10 +8,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import anyio
 import httpx2
@@ -104,9 +104,7 @@ StartServer = Callable[..., HttpServer]
 
 
 @pytest.fixture
-def start_server(
-    codex_home: Path, workdir: Path, tmp_path: Path
-) -> Iterator[StartServer]:
+def start_server(codex_home: Path, workdir: Path, tmp_path: Path) -> Iterator[StartServer]:
     """Starts the server over HTTP on a free port and waits until it accepts connections."""
     started: list[HttpServer] = []
 
@@ -154,13 +152,14 @@ def _http(token: str | None = None) -> httpx2.AsyncClient:
 
 
 async def _connect(
-    stack: AsyncExitStack, url: str, token: str | None = None, mode: str = "auto"
+    stack: AsyncExitStack,
+    url: str,
+    token: str | None = None,
+    mode: Literal["auto", "legacy"] = "auto",
 ) -> Client:
     http = await stack.enter_async_context(_http(token))
     transport = streamable_http_client(url, http_client=http)
-    client: Client = await stack.enter_async_context(
-        Client(transport, mode=mode)  # type: ignore[arg-type]
-    )
+    client: Client = await stack.enter_async_context(Client(transport, mode=mode))
     return client
 
 
@@ -232,13 +231,17 @@ async def test_a_configured_token_is_required_on_every_request(
     assert "wrong bearer token" in server.log()
 
 
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
 async def test_a_cancelled_call_over_http_stops_the_turn(
-    start_server: StartServer, codex_home: Path, model: ScriptedModel
+    start_server: StartServer,
+    codex_home: Path,
+    model: ScriptedModel,
+    mode: Literal["auto", "legacy"],
 ) -> None:
     server = start_server(token=TOKEN)
     with anyio.fail_after(60):
         async with AsyncExitStack() as stack:
-            client = await _connect(stack, server.url, token=TOKEN)
+            client = await _connect(stack, server.url, token=TOKEN, mode=mode)
             model.add(replies.message("ready"))
             first = await client.call_tool("start_thread", {"prompt": "begin"})
             assert not first.is_error, text(first)
@@ -301,9 +304,7 @@ async def test_our_rebinding_protection_on_a_loopback_the_sdk_does_not_know(
                 assert refused.status_code == 421, host
 
 
-def test_a_public_bind_without_a_token_does_not_start(
-    codex_home: Path, workdir: Path
-) -> None:
+def test_a_public_bind_without_a_token_does_not_start(codex_home: Path, workdir: Path) -> None:
     env = codex_env(codex_home)
     env.pop("CODEX_MCP_AUTH_TOKEN", None)
     result = subprocess.run(
@@ -332,6 +333,35 @@ def test_a_public_bind_without_a_token_does_not_start(
     assert result.stdout == ""
 
 
+def test_a_taken_port_fails_at_start_with_a_clear_message(codex_home: Path, workdir: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "codex_mcp_server",
+                "--transport",
+                "streamable-http",
+                "--port",
+                str(port),
+                "--cwd",
+                str(workdir),
+            ],
+            env=codex_env(codex_home),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode != 0
+    assert "address already in use" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
 @pytest.mark.parametrize(
     ("signum", "mode"),
     [(signal.SIGTERM, "auto"), (signal.SIGTERM, "legacy"), (signal.SIGINT, "legacy")],
@@ -348,14 +378,11 @@ async def test_a_signal_mid_turn_stops_codex_and_the_server(
     with anyio.fail_after(60):
         async with AsyncExitStack() as stack:
             client = await _connect(stack, server.url, mode=mode)
-            outcome: list[Any] = []
             async with anyio.create_task_group() as group:
 
                 async def long_turn() -> None:
-                    try:
-                        outcome.append(await client.call_tool("start_thread", {"prompt": "x"}))
-                    except Exception as exc:  # The server went away: any error will do.
-                        outcome.append(exc)
+                    with suppress(Exception):  # The server goes away: any error will do.
+                        await client.call_tool("start_thread", {"prompt": "x"})
 
                 group.start_soon(long_turn)
                 await anyio.to_thread.run_sync(model.wait_for_requests, 1, 20.0)
@@ -365,7 +392,6 @@ async def test_a_signal_mid_turn_stops_codex_and_the_server(
                 returncode = await anyio.to_thread.run_sync(server.process.wait, 15)
                 stopped_in = time.monotonic() - started
                 group.cancel_scope.cancel()
-    print("STOPPED IN", stopped_in, server.log())
     assert returncode == 0, server.log()
     assert stopped_in < 5.0, server.log()
     left = wait_until_gone(codex_home, timeout=1.0)
@@ -427,4 +453,3 @@ def test_allowed_hosts_come_from_the_bind_address(workdir: Path) -> None:
     assert security.enable_dns_rebinding_protection
     assert security.allowed_hosts == ["192.0.2.7:8123"]
     assert security.allowed_origins == ["http://192.0.2.7:8123"]
-

@@ -51,6 +51,7 @@ class ExecArgs:
     thread_id: str | None = None
     images: Sequence[str] = ()
     model: str | None = None
+    profile: str | None = None
     thread_source: str | None = None
     sandbox_mode: str | None = None
     working_directory: str | None = None
@@ -129,6 +130,8 @@ class CodexExec:
             command += ["--config", f"openai_base_url={_quoted(args.base_url)}"]
         if args.model:
             command += ["--model", args.model]
+        if args.profile:
+            command += ["--profile", args.profile]
         if args.thread_source is not None and not args.thread_id:
             command += ["--thread-source", args.thread_source]
         if args.sandbox_mode:

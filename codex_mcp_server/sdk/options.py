@@ -91,6 +91,8 @@ class ThreadOptions(TypedDict, total=False):
     """Options of a thread, applied to each of its turns."""
 
     model: str
+    profile: str
+    """``--profile``: layers ``$CODEX_HOME/<profile>.config.toml`` on the config (not in TS)."""
     thread_source: str
     sandbox_mode: SandboxMode | str
     working_directory: str

@@ -174,6 +174,7 @@ class Thread:
             thread_id=self._id,
             images=images,
             model=thread.get("model"),
+            profile=thread.get("profile"),
             thread_source=thread.get("thread_source"),
             sandbox_mode=_text(thread.get("sandbox_mode")),
             working_directory=_text(thread.get("working_directory")),

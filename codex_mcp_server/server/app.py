@@ -9,6 +9,8 @@ from typing import Any
 from mcp.server import MCPServer
 
 from .. import __version__
+from .dropin import build_dropin_tools
+from .resources import add_resources
 from .settings import Settings
 from .threads import ThreadService
 from .tools import build_tools
@@ -38,6 +40,10 @@ def build_server(settings: Settings) -> MCPServer[ThreadService]:
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         log_level=settings.log_level,
-        tools=build_tools(service),
+        tools=[
+            *(build_tools(service) if settings.tool_set in ("default", "all") else ()),
+            *(build_dropin_tools(service) if settings.tool_set in ("codex", "all") else ()),
+        ],
     )
+    add_resources(server, service)
     return server

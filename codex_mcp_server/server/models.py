@@ -80,6 +80,11 @@ class ThreadOptionsInput(_Input):
     model: str | None = Field(
         default=None, description="Model to use, e.g. gpt-5.5. Default: Codex's configured one."
     )
+    profile: str | None = Field(
+        default=None,
+        description="A Codex config profile ($CODEX_HOME/<profile>.config.toml) to layer on "
+        "the configuration.",
+    )
     sandbox_mode: SandboxModeName | None = Field(
         default=None,
         description="What commands Codex runs may do: read-only (inspect only), "

@@ -8,6 +8,9 @@ which the server's lifespan holds open; :meth:`shutdown` stops every turn either
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -74,6 +77,7 @@ class ThreadService:
         self._queue = TurnQueue(settings.max_concurrent_turns)
         self._active: set[TurnRecord] = set()
         self._group: anyio.abc.TaskGroup | None = None
+        self._scratch: Path | None = None
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[ThreadService]:
@@ -86,6 +90,18 @@ class ThreadService:
                 self._group = None
                 await self.shutdown()
                 group.cancel_scope.cancel()
+                if self._scratch is not None:
+                    shutil.rmtree(self._scratch, ignore_errors=True)
+                    self._scratch = None
+
+    def text_file(self, text: str) -> str:
+        """A file holding ``text``, for config keys that take a path; kept while serving."""
+        if self._scratch is None:
+            self._scratch = Path(tempfile.mkdtemp(prefix="codex-mcp-server-"))
+        fd, path = tempfile.mkstemp(dir=self._scratch, suffix=".md")
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(text)
+        return path
 
     # ------------------------------------------------------------------ turns
 
@@ -269,6 +285,8 @@ class ThreadService:
         }
         if model := args.model or settings.default_model:
             options["model"] = model
+        if args.profile:
+            options["profile"] = args.profile
         if args.reasoning_effort:
             options["model_reasoning_effort"] = args.reasoning_effort
         if args.network_access is not None:
