@@ -53,9 +53,14 @@ async def test_host_configuration_starts_a_working_server(
     model.add(replies.message("configured"))
     async with Client(params) as client:
         tools = [tool.name for tool in (await client.list_tools()).tools]
-        assert "start_thread" in tools
-        result = await client.call_tool("start_thread", {"prompt": "hello"})
-        assert structured(result)["final_response"] == "configured"
+        if entry["args"] == ["mcp-server"]:  # In place of the removed `codex mcp-server`.
+            assert tools == ["codex", "codex-reply"]
+            result = await client.call_tool("codex", {"prompt": "hello"})
+            assert structured(result)["content"] == "configured"
+        else:
+            assert "start_thread" in tools
+            result = await client.call_tool("start_thread", {"prompt": "hello"})
+            assert structured(result)["final_response"] == "configured"
 
 
 def test_offline_demo_prints_progress_and_both_turns(codex_home: Path, tmp_path: Path) -> None:

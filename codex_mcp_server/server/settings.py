@@ -110,6 +110,14 @@ carry."""
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="codex-mcp-server", description=_HELP)
     p.add_argument(
+        "compat",
+        nargs="?",
+        choices=["mcp-server"],
+        help="`codex-mcp-server mcp-server` stands in for the removed `codex mcp-server`: "
+        "the same as --tool-set codex, so a configuration that ran `codex` with the argument "
+        "`mcp-server` works by changing only its command.",
+    )
+    p.add_argument(
         "--codex-path",
         help="The codex binary. Default: the openai-codex-cli-bin wheel, else `codex` on PATH. "
         "[CODEX_MCP_CODEX_PATH]",
@@ -276,6 +284,8 @@ def parse_settings(
         values["max_concurrent_turns"] = int(turns)
     if (tool_set := choice(args.tool_set, "TOOL_SET", get_args(ToolSet))) is not None:
         values["tool_set"] = tool_set
+    elif args.compat == "mcp-server":
+        values["tool_set"] = "codex"
     if (transport := choice(args.transport, "TRANSPORT", get_args(Transport))) is not None:
         values["transport"] = transport
     if (host := pick(args.host, "HOST")) is not None:
