@@ -25,9 +25,10 @@ from typing import Any, TypeGuard
 
 from pydantic import BaseModel, Field
 
-from codex_mcp_server.server.progress import (
+from .progress import (
     one_line,
     relative_path,
+    text_of,
     unwrap_command,
     web_search_query,
 )
@@ -113,14 +114,6 @@ class Actions(BaseModel):
 # --------------------------------------------------------------------------- summarize
 
 
-def _text(value: object) -> str:
-    if type(value) is str:
-        return value
-    if value is None:
-        return ""
-    return str(value)
-
-
 def _is_mapping(value: object) -> TypeGuard[Mapping[str, Any]]:
     return type(value) is dict or isinstance(value, Mapping)
 
@@ -132,7 +125,7 @@ def _cut(text: str, limit: int) -> str:
 def _command(item: Mapping[str, Any]) -> CommandAction:
     code = item.get("exit_code")
     exit_code = code if type(code) is int else None
-    status = _text(item.get("status"))
+    status = text_of(item.get("status"))
     if not status:
         status = "unknown" if exit_code is None else "completed" if exit_code == 0 else "failed"
     command = unwrap_command(item.get("command"))
@@ -140,11 +133,11 @@ def _command(item: Mapping[str, Any]) -> CommandAction:
 
 
 def _mcp_call(item: Mapping[str, Any]) -> McpToolCallAction:
-    status = _text(item.get("status"))
+    status = text_of(item.get("status"))
     if not status:
         status = "failed" if item.get("error") else "completed"
     return McpToolCallAction(
-        server=_text(item.get("server")), tool=_text(item.get("tool")), status=status
+        server=text_of(item.get("server")), tool=text_of(item.get("tool")), status=status
     )
 
 
@@ -153,7 +146,7 @@ def _web_search(item: Mapping[str, Any]) -> str:
     if query:
         return query
     action = item.get("action")
-    return _text(action.get("url")) if _is_mapping(action) else ""
+    return text_of(action.get("url")) if _is_mapping(action) else ""
 
 
 def _todo_list(item: Mapping[str, Any]) -> list[TodoAction]:
@@ -165,7 +158,7 @@ def _todo_list(item: Mapping[str, Any]) -> list[TodoAction]:
         if _is_mapping(entry):
             todos.append(
                 TodoAction(
-                    text=_cut(_text(entry.get("text")), TODO_TEXT_MAX),
+                    text=_cut(text_of(entry.get("text")), TODO_TEXT_MAX),
                     completed=entry.get("completed") is True,
                 )
             )
@@ -187,7 +180,7 @@ def summarize_actions(items: Iterable[Mapping[str, Any]]) -> Actions:
         if kind == "command_execution":
             actions.commands.append(_command(item))
         elif kind == "file_change":
-            if _text(item.get("status")) in _UNSUCCESSFUL:
+            if text_of(item.get("status")) in _UNSUCCESSFUL:
                 continue
             changes = item.get("changes")
             if not isinstance(changes, list):
@@ -195,8 +188,8 @@ def summarize_actions(items: Iterable[Mapping[str, Any]]) -> Actions:
             for change in changes:
                 if not _is_mapping(change):
                     continue
-                path = _text(change.get("path"))
-                change_kind = _text(change.get("kind")) or "update"
+                path = text_of(change.get("path"))
+                change_kind = text_of(change.get("kind")) or "update"
                 if path and (path, change_kind) not in seen_files:
                     seen_files.add((path, change_kind))
                     actions.file_changes.append(FileChangeAction(path=path, kind=change_kind))

@@ -58,6 +58,7 @@ __all__ = [
     "plan_summary",
     "relative_path",
     "render_event",
+    "text_of",
     "unwrap_command",
     "web_search_query",
 ]
@@ -96,7 +97,7 @@ _KNOWN_STATUSES = frozenset({"in_progress", "completed", "failed", "declined"})
 # --------------------------------------------------------------------------- text helpers
 
 
-def _text(value: object) -> str:
+def text_of(value: object) -> str:
     """``value`` as text: ``None`` is ``""``, anything that is not a string goes through ``str``."""
     if type(value) is str:
         return value
@@ -150,7 +151,7 @@ def _compose(prefix: str, body: str, suffix: str = "") -> str:
 
 def _name(value: object) -> str:
     """A short single-line name (server, tool, type, status) from any value."""
-    return one_line(_text(value), _NAME_MAX)
+    return one_line(text_of(value), _NAME_MAX)
 
 
 # --------------------------------------------------------------------------- paths
@@ -281,10 +282,10 @@ def unwrap_command(command: object) -> str:
     if command is None:
         return ""
     if isinstance(command, (list, tuple)):
-        argv = [_text(part) for part in command]
+        argv = [text_of(part) for part in command]
         inner = _unwrap_argv(argv)
         return inner if inner is not None else shlex.join(argv)
-    return _text(command).strip()
+    return text_of(command).strip()
 
 
 # --------------------------------------------------------------------------- items
@@ -339,7 +340,7 @@ def _change_parts(
     for change in changes:
         if not (type(change) is dict or isinstance(change, Mapping)):
             continue
-        path = _text(change.get("path"))
+        path = text_of(change.get("path"))
         if not path:
             continue
         total += 1
@@ -411,8 +412,8 @@ def _mcp_name(item: Mapping[str, Any]) -> str:
 
 def _error_message(error: object) -> str:
     if type(error) is dict or isinstance(error, Mapping):
-        return _text(error.get("message"))
-    return _text(error)
+        return text_of(error.get("message"))
+    return text_of(error)
 
 
 def _render_mcp(item: Mapping[str, Any], phase: str, cwd: str | None) -> str | None:
@@ -434,16 +435,16 @@ def _render_mcp(item: Mapping[str, Any], phase: str, cwd: str | None) -> str | N
 
 def web_search_query(item: Mapping[str, Any]) -> str:
     """A ``web_search`` item's query (``query``, ``action.query``, ``action.queries``) or ``""``."""
-    query = _text(item.get("query"))
+    query = text_of(item.get("query"))
     if query.strip():
         return query
     action = item.get("action")
-    query = _text(_get(action, "query"))
+    query = text_of(_get(action, "query"))
     if query.strip():
         return query
     queries = _get(action, "queries")
     if isinstance(queries, list) and queries:
-        query = _text(queries[0])
+        query = text_of(queries[0])
         if query.strip():
             return query
     return ""
@@ -452,12 +453,12 @@ def web_search_query(item: Mapping[str, Any]) -> str:
 def _web_other(item: Mapping[str, Any]) -> str:
     """What a ``web_search`` item without a query did (open a page, find in a page), or ``""``."""
     action = item.get("action")
-    kind = _text(_get(action, "type"))
-    url = _text(_get(action, "url"))
+    kind = text_of(_get(action, "type"))
+    url = text_of(_get(action, "url"))
     if kind == "open_page" and url:
         return f"opened {url}"
     if kind == "find_in_page":
-        pattern = _text(_get(action, "pattern"))
+        pattern = text_of(_get(action, "pattern"))
         return f'find "{pattern}" in {url or "page"}'
     return ""
 
@@ -489,7 +490,7 @@ def plan_summary(items: object) -> str | None:
         if entry.get("completed") is True:
             done += 1
         elif not upcoming:
-            upcoming = _text(entry.get("text"))
+            upcoming = text_of(entry.get("text"))
     if total == 0:
         return None
     summary = f"{done}/{total} done"
@@ -507,7 +508,7 @@ def _render_todo(item: Mapping[str, Any], phase: str, cwd: str | None) -> str | 
 def _render_reasoning(item: Mapping[str, Any], phase: str, cwd: str | None) -> str | None:
     if phase != "completed":
         return None
-    line = _first_line(_text(item.get("text"))).replace("**", "")
+    line = _first_line(text_of(item.get("text"))).replace("**", "")
     line = one_line(line, MAX_LINE - 10)
     return f"thinking: {line}" if line else None
 
@@ -515,7 +516,7 @@ def _render_reasoning(item: Mapping[str, Any], phase: str, cwd: str | None) -> s
 def _render_message(item: Mapping[str, Any], phase: str, cwd: str | None) -> str | None:
     if phase != "completed":
         return None
-    line = _first_line(_text(item.get("text")))
+    line = _first_line(text_of(item.get("text")))
     return _compose("message: ", line) if line else None
 
 
@@ -524,7 +525,7 @@ def _render_error_item(item: Mapping[str, Any], phase: str, cwd: str | None) -> 
 
 
 def _warning(message: object) -> str:
-    text = _first_line(_text(message))
+    text = _first_line(text_of(message))
     return _compose("warning: ", text) if text else "warning: (no message)"
 
 
@@ -545,7 +546,7 @@ def _render_collab(item: Mapping[str, Any], phase: str, cwd: str | None) -> str 
     states = _agent_states(item.get("agents_states"))
     detail = f" ({states})" if states else ""
     if phase == "started" or status == "in_progress":
-        prompt = _first_line(_text(item.get("prompt")))
+        prompt = _first_line(text_of(item.get("prompt")))
         if prompt:
             return _compose(f"agent: {tool} — ", prompt)
         receivers = item.get("receiver_thread_ids")
