@@ -10,10 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import tomllib
 from mcp import Client, StdioServerParameters
 
 from codex_mcp_server.testing import ScriptedModel, codex_env, replies
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 from .server_support import structured
 

@@ -303,11 +303,11 @@ def parse_settings(
 
 
 def _check_toml(parser: argparse.ArgumentParser, entry: str, key: str, value: str) -> None:
-    # Python 3.10 has no TOML parser; there codex itself reports a bad value.
     if sys.version_info >= (3, 11):
         import tomllib
-
-        try:
-            tomllib.loads(f"{key.strip()} = {value.strip()}")
-        except tomllib.TOMLDecodeError as exc:
-            parser.error(f"--config {entry!r}: the value is not a TOML literal ({exc})")
+    else:  # pragma: no cover
+        import tomli as tomllib
+    try:
+        tomllib.loads(f"{key.strip()} = {value.strip()}")
+    except tomllib.TOMLDecodeError as exc:
+        parser.error(f"--config {entry!r}: the value is not a TOML literal ({exc})")
