@@ -326,7 +326,7 @@ async def test_idle_timeout_kills_a_silent_codex(
     model.add(replies.hang())
     codex = Codex({"env": codex_env(codex_home), "idle_timeout": 1.0})
     thread = codex.start_thread({"working_directory": str(workdir)})
-    with pytest.raises(CodexIdleTimeoutError, match="printed nothing for 1 s"):
+    with pytest.raises(CodexIdleTimeoutError, match="made no progress for 1 s"):
         await thread.run("x")
     assert wait_until_gone(codex_home) == []
 
@@ -419,3 +419,35 @@ print(json.dumps({"type": "item.completed", "item": {"id": "i", "type": "agent_m
         "key": "sk-test",
         "leak": None,
     }
+
+
+RECONNECTING_FOREVER = """
+import json, sys, time
+sys.stdin.read()
+print(json.dumps({"type": "thread.started", "thread_id": "t"}), flush=True)
+print(json.dumps({"type": "turn.started"}), flush=True)
+for attempt in range(1, 1000):
+    message = f"Reconnecting... {attempt}/5 (stream disconnected before completion)"
+    print(json.dumps({"type": "error", "message": message}), flush=True)
+    time.sleep(0.1)
+"""
+
+
+async def test_a_turn_that_only_reconnects_times_out_naming_the_warning(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    codex = Codex(
+        {
+            "codex_path_override": _fake_codex(tmp_path, RECONNECTING_FOREVER),
+            "env": {"PATH": os.environ["PATH"], "CODEX_HOME": str(home)},
+            "idle_timeout": 1.0,
+        }
+    )
+    streamed = await codex.start_thread().run_streamed("x")
+    warnings = []
+    with pytest.raises(CodexIdleTimeoutError, match=r"last warning: Reconnecting\.\.\. \d+/5"):
+        async for event in streamed.events:
+            if event["type"] == "error":
+                warnings.append(event["message"])
+    assert len(warnings) >= 5  # Warnings kept coming; they are not progress.
+    assert wait_until_gone(home) == []

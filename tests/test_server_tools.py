@@ -17,7 +17,7 @@ from codex_mcp_server.testing import ScriptedModel, codex_env, replies
 
 from .procs import codex_processes, describe, wait_until_gone
 from .server_support import ProgressLog, settled_thread, structured, text
-from .test_sdk_codex import png
+from .test_sdk_codex import RECONNECTING_FOREVER, _fake_codex, png
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "tools_list.json"
 
@@ -388,3 +388,20 @@ async def test_missing_codex_binary_says_how_to_install(
         result = await client.call_tool("start_thread", {"prompt": "x"})
     assert result.is_error
     assert "pip install 'codex-mcp-server[bundled]'" in text(result)
+
+
+async def test_a_turn_that_only_reconnects_fails_with_the_warning(
+    server_env: Path, workdir: Path, tmp_path: Path
+) -> None:
+    fake = _fake_codex(tmp_path, RECONNECTING_FOREVER)
+    settings = Settings(cwd=workdir, codex_path=fake, idle_timeout=1.0)
+    progress = ProgressLog()
+    async with Client(build_server(settings)) as client:
+        result = await client.call_tool("start_thread", {"prompt": "x"}, progress_callback=progress)
+        assert result.is_error
+        turn = structured(result)
+        assert turn["status"] == "failed"
+        assert "made no progress for 1 s" in turn["error"]
+        assert "last warning: Reconnecting..." in turn["error"]
+        assert progress.messages[0].startswith("warning: Reconnecting... 1/5")
+        assert (await client.call_tool("list_threads", {})).is_error is False

@@ -68,7 +68,7 @@ class CodexIdleTimeoutError(CodexError, TimeoutError):
     """Codex printed nothing for longer than the idle timeout; it has been killed."""
 
     def __init__(self, idle_timeout: float, last_warning: str | None = None) -> None:
-        message = f"Codex printed nothing for {idle_timeout:g} s; the turn was stopped"
+        message = f"Codex made no progress for {idle_timeout:g} s, so the turn was stopped"
         if last_warning:
             message += f" (last warning: {last_warning})"
         super().__init__(message)

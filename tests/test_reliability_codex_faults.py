@@ -1,0 +1,437 @@
+"""Reliability: codex misbehaves; the server answers with a clear error and carries on.
+
+Every fault must give an error result (``isError``) whose message names the problem, leave
+no codex process behind, keep the thread usable (a next ``run_turn`` works, or
+``resume_thread`` on a restarted server when the first turn broke after codex named the
+thread) and keep the server answering. Faults the real binary can produce are produced
+with it; the others come from a stand-in codex (``tests/faults.py``) that runs the real
+binary for the calls around the faulty one.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp.types import CallToolResult
+
+from codex_mcp_server.sdk.locate import INSTALL_HINT
+from codex_mcp_server.server import Settings, build_server
+from codex_mcp_server.testing import RecordedRequest, Reply, ScriptedModel, codex_env, replies
+
+from .faults import (
+    REAL,
+    act,
+    codex_exec_processes,
+    faulty_codex,
+    relay,
+    thread_started,
+    turn_started,
+)
+from .procs import describe, wait_until_gone
+from .server_support import structured, text
+from .test_server_tools import server_env  # noqa: F401  (fixture)
+
+CALL_TIMEOUT = 60.0
+"""Upper bound for one tool call on a loaded machine; only a hang comes near it."""
+
+
+def _answer(request: RecordedRequest) -> Reply:
+    return replies.message(f"answer to {request.last_user_text}")
+
+
+@pytest.fixture
+def answering(model: ScriptedModel) -> ScriptedModel:
+    """The model answers every request nobody scripted: a request a fault cut short may or
+    may not have reached it, so nothing depends on a queue staying in step."""
+    model.respond_with(_answer)
+    return model
+
+
+@asynccontextmanager
+async def _serving(workdir: Path, **settings: Any) -> AsyncIterator[Client]:
+    config = Settings(cwd=workdir, heartbeat_interval=30.0, **settings)
+    async with Client(build_server(config)) as client:
+        yield client
+
+
+async def _call(client: Client, tool: str, arguments: dict[str, Any]) -> CallToolResult:
+    with anyio.fail_after(CALL_TIMEOUT):
+        return await client.call_tool(tool, arguments)
+
+
+async def _start(client: Client) -> str:
+    result = await _call(client, "start_thread", {"prompt": "begin"})
+    assert not result.is_error, text(result)
+    assert structured(result)["final_response"] == "answer to begin"
+    thread_id: str = structured(result)["thread_id"]
+    return thread_id
+
+
+def _failed_turn(result: CallToolResult, *expected: str) -> dict[str, Any]:
+    """The result is an error result for a failed turn whose message says ``expected``."""
+    assert result.is_error, text(result)
+    turn = structured(result)
+    assert turn["status"] == "failed", turn
+    for phrase in expected:
+        assert phrase in turn["error"], turn["error"]
+        assert phrase in text(result), text(result)
+    return turn
+
+
+async def _thread_is_usable(client: Client, thread_id: str, prompt: str = "go on") -> None:
+    result = await _call(client, "run_turn", {"thread_id": thread_id, "prompt": prompt})
+    assert not result.is_error, text(result)
+    assert structured(result)["status"] == "completed"
+    assert structured(result)["final_response"] == f"answer to {prompt}"
+
+
+async def _resumable(workdir: Path, thread_id: str, **settings: Any) -> None:
+    """A restarted server takes the thread up again and runs a turn on it."""
+    async with _serving(workdir, **settings) as client:
+        result = await _call(
+            client, "resume_thread", {"thread_id": thread_id, "prompt": "after restart"}
+        )
+        assert not result.is_error, text(result)
+        assert structured(result)["final_response"] == "answer to after restart"
+
+
+async def _server_is_up(client: Client, *idle_threads: str) -> None:
+    listed = await _call(client, "list_threads", {})
+    assert not listed.is_error, text(listed)
+    statuses = {t["thread_id"]: t["status"] for t in structured(listed)["threads"]}
+    for thread_id in idle_threads:
+        assert statuses[thread_id] == "idle", statuses
+
+
+async def _no_codex_left(home: Path) -> None:
+    left = await anyio.to_thread.run_sync(wait_until_gone, home, 10.0)
+    assert left == [], describe(left)
+
+
+async def _kill_codex_when_asked(model: ScriptedModel, home: Path, requests: int) -> None:
+    """SIGKILL the real codex once the model holds its request (a ``hang()`` reply)."""
+    await anyio.to_thread.run_sync(model.wait_for_requests, requests, 30.0)
+    pids = codex_exec_processes(home)
+    assert len(pids) == 1, describe(pids)
+    os.kill(pids[0], signal.SIGKILL)
+
+
+# ------------------------------------------------------------------ the real binary
+
+
+async def test_codex_killed_mid_turn(
+    server_env: Path,  # noqa: F811
+    workdir: Path,
+    answering: ScriptedModel,
+) -> None:
+    async with _serving(workdir) as client:
+        thread_id = await _start(client)
+        answering.add(replies.hang())
+        outcome: dict[str, CallToolResult] = {}
+
+        async def long_turn() -> None:
+            outcome["result"] = await _call(
+                client, "run_turn", {"thread_id": thread_id, "prompt": "long"}
+            )
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(long_turn)
+            await _kill_codex_when_asked(answering, server_env, 2)
+        turn = _failed_turn(outcome["result"], "Codex Exec exited with signal 9")
+        assert turn["turn_id"] == "turn-2"
+        await _no_codex_left(server_env)
+        await _server_is_up(client, thread_id)
+        await _thread_is_usable(client, thread_id)
+
+
+async def test_codex_killed_in_the_first_turn_after_naming_the_thread(
+    server_env: Path,  # noqa: F811
+    workdir: Path,
+    answering: ScriptedModel,
+) -> None:
+    answering.add(replies.hang())
+    async with _serving(workdir) as client:
+        outcome: dict[str, CallToolResult] = {}
+
+        async def first_turn() -> None:
+            outcome["result"] = await _call(client, "start_thread", {"prompt": "long"})
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(first_turn)
+            await _kill_codex_when_asked(answering, server_env, 1)
+        turn = _failed_turn(outcome["result"], "Codex Exec exited with signal 9")
+        thread_id = turn["thread_id"]
+        await _no_codex_left(server_env)
+        await _server_is_up(client, thread_id)
+        await _thread_is_usable(client, thread_id)
+    await _resumable(workdir, thread_id)
+    await _no_codex_left(server_env)
+
+
+async def test_codex_silent_past_the_idle_timeout(
+    server_env: Path,  # noqa: F811
+    workdir: Path,
+    answering: ScriptedModel,
+) -> None:
+    async with _serving(workdir, idle_timeout=1) as client:
+        thread_id = await _start(client)
+        answering.add(replies.hang())
+        result = await _call(client, "run_turn", {"thread_id": thread_id, "prompt": "stall"})
+        _failed_turn(result, "Codex printed nothing for 1 s; the turn was stopped")
+        await _no_codex_left(server_env)
+        await _server_is_up(client, thread_id)
+        await _thread_is_usable(client, thread_id)
+
+
+async def test_codex_exiting_non_zero_names_the_code_and_stderr(
+    server_env: Path,  # noqa: F811
+    workdir: Path,
+    answering: ScriptedModel,
+) -> None:
+    # Codex 0.163 refuses approval_policy "untrusted": exit 1, reason on stderr.
+    refused = {"approval_policy": "untrusted"}
+    async with _serving(workdir) as client:
+        result = await _call(client, "start_thread", {"prompt": "x", **refused})
+        assert result.is_error
+        for phrase in ("exited with code 1", 'approval_policy = "untrusted" is no longer'):
+            assert phrase in text(result), text(result)
+        await _server_is_up(client)
+        thread_id = await _start(client)
+
+        result = await _call(
+            client, "resume_thread", {"thread_id": thread_id, "prompt": "x", **refused}
+        )
+        _failed_turn(result, "exited with code 1", "no longer supported")
+        await _no_codex_left(server_env)
+        await _server_is_up(client, thread_id)
+        again = await _call(
+            client, "resume_thread", {"thread_id": thread_id, "approval_policy": "never"}
+        )
+        assert not again.is_error, text(again)
+        await _thread_is_usable(client, thread_id)
+    assert answering.requests[-1].last_user_text == "go on"
+
+
+# -------------------------------------------------------- a stand-in codex, later turn
+
+LATER_TURN_FAULTS: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
+    "exit-3-with-stderr": (
+        act(
+            thread_started(),
+            stderr="loading config\nError: config.toml:3: unknown key `modle`\n",
+            code=3,
+        ),
+        ("Codex Exec exited with code 3", "config.toml:3: unknown key `modle`"),
+    ),
+    "exit-1-printing-nothing": (act(code=1), ("Codex Exec exited with code 1",)),
+    "exit-0-printing-nothing": (act(), ("code 0",)),
+    "exit-0-between-events": (act(thread_started() + turn_started()), ("code 0",)),
+    "malformed-line": (
+        act(thread_started() + turn_started() + "panicked at src/main.rs\n"),
+        ("Failed to parse item: panicked at src/main.rs",),
+    ),
+    "truncated-line": (
+        act(thread_started() + turn_started() + '{"type":"item.completed","item":{"id":'),
+        ('Failed to parse item: {"type":"item.completed","item":{"id":',),
+    ),
+}
+
+
+@pytest.mark.parametrize("fault", list(LATER_TURN_FAULTS))
+async def test_a_faulty_later_turn_fails_clearly_and_the_thread_goes_on(
+    server_env: Path,  # noqa: F811
+    workdir: Path,
+    tmp_path: Path,
+    answering: ScriptedModel,
+    fault: str,
+) -> None:
+    step, expected = LATER_TURN_FAULTS[fault]
+    codex = faulty_codex(tmp_path / "fake", REAL, step)
+    async with _serving(workdir, codex_path=str(codex.path)) as client:
+        thread_id = await _start(client)
+        result = await _call(client, "run_turn", {"thread_id": thread_id, "prompt": "break"})
+        turn = _failed_turn(result, *expected)
+        assert turn["turn_id"] == "turn-2"
+        assert codex.calls[1][-2:] == ["resume", thread_id]
+        await _no_codex_left(server_env)
+        await _server_is_up(client, thread_id)
+        await _thread_is_usable(client, thread_id)
+    assert len(codex.calls) == 3
+
+
+async def test_codex_hanging_silently_from_the_start(
+    server_env: Path,  # noqa: F811
+    workdir: Path,
+    tmp_path: Path,
+    answering: ScriptedModel,
+) -> None:
+    """Not even ``thread.started``: the idle timeout still ends the run."""
+    codex = faulty_codex(tmp_path / "fake", REAL, act(hang=True))
+    async with _serving(workdir, codex_path=str(codex.path), idle_timeout=1) as client:
+        thread_id = await _start(client)
+        result = await _call(client, "run_turn", {"thread_id": thread_id, "prompt": "stall"})
+        _failed_turn(result, "Codex printed nothing for 1 s")
+        await _no_codex_left(server_env)
+        await _server_is_up(client, thread_id)
+        await _thread_is_usable(client, thread_id)
+
+
+# ------------------------------------------------------- a stand-in codex, first turn
+
+UNNAMED_FIRST_TURN_FAULTS: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
+    "exit-3-with-stderr": (
+        act(stderr="Error: cannot open sqlite state: disk full\n", code=3),
+        ("Codex Exec exited with code 3", "cannot open sqlite state: disk full"),
+    ),
+    "exit-1-printing-nothing": (act(code=1), ("Codex Exec exited with code 1",)),
+    "exit-0-printing-nothing": (act(), ("code 0",)),
+}
+
+
+@pytest.mark.parametrize("fault", list(UNNAMED_FIRST_TURN_FAULTS))
+async def test_a_first_turn_that_never_names_the_thread(
+    server_env: Path,  # noqa: F811
+    workdir: Path,
+    tmp_path: Path,
+    answering: ScriptedModel,
+    fault: str,
+) -> None:
+    step, expected = UNNAMED_FIRST_TURN_FAULTS[fault]
+    codex = faulty_codex(tmp_path / "fake", step)
+    async with _serving(workdir, codex_path=str(codex.path)) as client:
+        result = await _call(client, "start_thread", {"prompt": "x"})
+        assert result.is_error
+        message = text(result)
+        assert "Codex could not start the thread" in message
+        assert "None" not in message, message
+        for phrase in expected:
+            assert phrase in message, message
+        listed = structured(await _call(client, "list_threads", {}))
+        assert listed["threads"] == []
+        await _no_codex_left(server_env)
+        thread_id = await _start(client)  # The next call runs the real codex.
+        await _thread_is_usable(client, thread_id)
+
+
+NAMED_FIRST_TURN_FAULTS: dict[str, tuple[str, str]] = {
+    "malformed-line": ("Error: stream ended\n", "Failed to parse item: Error: stream ended"),
+    "truncated-line": ('{"type":"item.sta', 'Failed to parse item: {"type":"item.sta'),
+}
+
+
+@pytest.mark.parametrize("fault", list(NAMED_FIRST_TURN_FAULTS))
+async def test_a_first_turn_that_breaks_after_naming_the_thread(
+    server_env: Path,  # noqa: F811
+    workdir: Path,
+    tmp_path: Path,
+    answering: ScriptedModel,
+    fault: str,
+) -> None:
+    """The real codex names the thread and starts the turn; then a bad line arrives."""
+    inject, expected = NAMED_FIRST_TURN_FAULTS[fault]
+    codex = faulty_codex(tmp_path / "fake", relay(inject, after="turn.started"))
+    settings = {"codex_path": str(codex.path)}
+    async with _serving(workdir, **settings) as client:
+        result = await _call(client, "start_thread", {"prompt": "x"})
+        turn = _failed_turn(result, expected)
+        thread_id = turn["thread_id"]
+        await _no_codex_left(server_env)
+        await _server_is_up(client, thread_id)
+        await _thread_is_usable(client, thread_id)
+    await _resumable(workdir, thread_id, **settings)
+    await _no_codex_left(server_env)
+
+
+# ----------------------------------------------------------------- a missing binary
+
+
+async def test_a_missing_binary_says_how_to_install_and_the_server_stays_up(
+    server_env: Path,  # noqa: F811
+    workdir: Path,
+    tmp_path: Path,
+) -> None:
+    async with _serving(workdir, codex_path=str(tmp_path / "no-such-codex")) as client:
+        for _ in range(2):
+            result = await _call(client, "start_thread", {"prompt": "x"})
+            assert result.is_error
+            assert "no-such-codex" in text(result)
+            assert INSTALL_HINT in text(result), text(result)
+            assert "pip install 'codex-mcp-server[bundled]'" in text(result)
+        await _server_is_up(client)
+        assert structured(await _call(client, "list_threads", {}))["threads"] == []
+
+
+async def test_a_binary_gone_between_turns_says_how_to_install(
+    server_env: Path,  # noqa: F811
+    workdir: Path,
+    tmp_path: Path,
+    answering: ScriptedModel,
+) -> None:
+    """Codex uninstalled (or upgraded away) while the server runs, then put back."""
+    codex = faulty_codex(tmp_path / "fake")
+    async with _serving(workdir, codex_path=str(codex.path)) as client:
+        thread_id = await _start(client)
+        codex.path.rename(codex.path.with_name("moved-away"))
+        result = await _call(client, "run_turn", {"thread_id": thread_id, "prompt": "x"})
+        turn = _failed_turn(result, str(codex.path))
+        assert "pip install 'codex-mcp-server[bundled]'" in turn["error"], turn["error"]
+        await _server_is_up(client, thread_id)
+        codex.path.with_name("moved-away").rename(codex.path)
+        await _thread_is_usable(client, thread_id)
+
+
+# --------------------------------------------------------------- the server over stdio
+
+
+async def test_a_run_of_faults_over_stdio_leaves_the_server_up(
+    codex_home: Path, workdir: Path, tmp_path: Path, answering: ScriptedModel
+) -> None:
+    """The server as hosts run it survives one fault after another on the same thread."""
+    codex = faulty_codex(
+        tmp_path / "fake",
+        REAL,
+        act(thread_started() + "garbage\n"),
+        act(stderr="Error: killed by the OOM killer\n", code=137),
+        act(thread_started() + '{"type":"turn', hang=False),
+        act(code=1),
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "codex_mcp_server",
+        "--cwd",
+        str(workdir),
+        "--codex-path",
+        str(codex.path),
+    ]
+    params = StdioServerParameters(command=command[0], args=command[1:], env=codex_env(codex_home))
+    async with Client(params) as client:
+        thread_id = await _start(client)
+        expected = [
+            "Failed to parse item: garbage",
+            "Codex Exec exited with code 137: Error: killed by the OOM killer",
+            'Failed to parse item: {"type":"turn',
+            "Codex Exec exited with code 1",
+        ]
+        for index, phrase in enumerate(expected):
+            result = await _call(
+                client, "run_turn", {"thread_id": thread_id, "prompt": f"fault {index}"}
+            )
+            _failed_turn(result, phrase)
+            await _server_is_up(client, thread_id)
+        await _thread_is_usable(client, thread_id)
+        info = structured(await _call(client, "get_thread", {"thread_id": thread_id}))
+        assert [t["status"] for t in info["turns"]] == ["completed"] + ["failed"] * 4 + [
+            "completed"
+        ]
+    left = await anyio.to_thread.run_sync(wait_until_gone, codex_home, 10.0)
+    assert left == [], describe(left)

@@ -1,0 +1,318 @@
+"""Reliability: the host cancels, closes stdin or stops the server at random moments.
+
+Whatever moment it hits (before codex names the thread, while a command runs, while the
+final message is on its way, or any time at all), no codex process is left and no turn
+stays ``running``. Each test runs ``CODEX_MCP_FAULT_ROUNDS`` rounds (default 20) of a
+schedule drawn from a seeded generator; the seed is printed, and ``CODEX_MCP_FAULT_SEED``
+replays it.
+
+Every turn is the same: the model asks for ``sleep 0.3``, then answers "done" after 0.2 s.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp.types import CallToolResult
+
+from codex_mcp_server.server import Settings, build_server
+from codex_mcp_server.testing import RecordedRequest, Reply, ScriptedModel, codex_env, replies
+
+from .faults import fault_rounds, seeded, wait_for
+from .procs import codex_processes, describe, wait_until_gone
+from .server_support import ProgressLog, structured, text
+from .test_server_stdio import RawServer, _codex_only, _server_command
+from .test_server_tools import server_env  # noqa: F401  (fixture)
+
+PHASES = ("before-thread-started", "mid-command", "final-message", "any-time")
+FINAL = {"completed", "interrupted", "failed"}
+ROUND_TIMEOUT = 60.0
+SETTLE_TIMEOUT = 15.0
+
+
+def _command_then_message(request: RecordedRequest) -> Reply:
+    if request.input and request.input[-1].get("type") == "function_call_output":
+        return replies.message("done", delay=0.2)
+    return replies.command("sleep 0.3", login=False)
+
+
+@pytest.fixture
+def scripted(model: ScriptedModel) -> ScriptedModel:
+    model.respond_with(_command_then_message)
+    return model
+
+
+@dataclass
+class Schedule:
+    """The seeded draws of a test, and a tally of what the rounds met."""
+
+    seed: int
+    rng: random.Random
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    def count(self, what: str) -> None:
+        self.outcomes[what] = self.outcomes.get(what, 0) + 1
+
+    def report(self) -> None:
+        print(f"seed {self.seed}: {dict(sorted(self.outcomes.items()))}")
+
+
+@pytest.fixture
+def schedule() -> Schedule:
+    seed, rng = seeded()
+    return Schedule(seed, rng)
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    """Poll ``condition``; the round's own deadline bounds the wait."""
+    while True:
+        if condition():
+            return
+        await anyio.sleep(0.01)
+
+
+def _draw_delay(rng: random.Random, phase: str) -> float:
+    """How long after the phase begins to strike."""
+    if phase == "before-thread-started":
+        return rng.uniform(0.0, 0.15)  # Codex takes longer than this to name the thread.
+    if phase == "mid-command":
+        return rng.uniform(0.0, 0.25)  # The command sleeps 0.3 s.
+    if phase == "final-message":
+        return rng.uniform(0.0, 0.15)  # The message comes 0.2 s after codex asks.
+    return rng.uniform(0.0, 1.5)  # The whole turn takes about a second.
+
+
+# ---------------------------------------------------------------- cancelled calls
+
+
+async def _settled(client: Client, where: str) -> list[dict[str, Any]]:
+    """Every thread once none is running; fails if one stays running."""
+    with anyio.move_on_after(SETTLE_TIMEOUT):
+        while True:
+            threads = structured(await client.call_tool("list_threads", {}))["threads"]
+            if all(t["status"] == "idle" for t in threads):
+                return list(threads)
+            await anyio.sleep(0.02)
+    pytest.fail(f"{where}: a turn is still running {SETTLE_TIMEOUT} s after the cancel")
+
+
+async def _cancel_round(
+    client: Client,
+    model: ScriptedModel,
+    schedule: Schedule,
+    index: int,
+    base_thread: str,
+    find: Callable[[Path], list[int]],
+    home: Path,
+) -> None:
+    rng = schedule.rng
+    tool = rng.choice(["start_thread", "run_turn"])
+    phase = rng.choice(PHASES)
+    delay = _draw_delay(rng, phase)
+    where = f"seed {schedule.seed} round {index}: {tool}, cancel {phase} +{delay:.3f} s"
+    print(where)
+    arguments: dict[str, Any] = {"prompt": f"round {index}"}
+    if tool == "run_turn":
+        arguments["thread_id"] = base_thread
+    before = {t["thread_id"] for t in await _settled(client, where)}
+    asked = len(model.requests)
+    progress = ProgressLog()
+    outcome: dict[str, CallToolResult] = {}
+    call_scope = anyio.CancelScope()
+
+    async def call(group_scope: anyio.CancelScope) -> None:
+        with call_scope:
+            outcome["result"] = await client.call_tool(tool, arguments, progress_callback=progress)
+        group_scope.cancel()
+
+    async def strike() -> None:
+        if phase == "mid-command":
+            await _until(lambda: any(m.startswith("$ ") for m in progress.messages))
+        elif phase == "final-message":
+            await _until(lambda: len(model.requests) >= asked + 2)
+        await anyio.sleep(delay)
+        call_scope.cancel()
+
+    with anyio.fail_after(ROUND_TIMEOUT):
+        async with anyio.create_task_group() as group:
+            group.start_soon(call, group.cancel_scope)
+            group.start_soon(strike)
+
+    left = await anyio.to_thread.run_sync(wait_until_gone, home, 10.0, find)
+    assert left == [], f"{where}: codex left behind\n{describe(left)}"
+    threads = await _settled(client, where)
+    new = [t["thread_id"] for t in threads if t["thread_id"] not in before]
+    assert len(new) <= 1, (where, new)
+    thread_id = base_thread if tool == "run_turn" else (new[0] if new else None)
+    if "result" in outcome:
+        result = outcome["result"]
+        assert not result.is_error, f"{where}: {text(result)}"
+        assert structured(result)["status"] == "completed", where
+        schedule.count(f"{phase}: completed before the cancel")
+        return
+    if thread_id is None:
+        schedule.count(f"{phase}: cancelled before codex named the thread")
+        return
+    info = structured(await client.call_tool("get_thread", {"thread_id": thread_id}))
+    statuses = [t["status"] for t in info["turns"]]
+    assert set(statuses) <= FINAL, (where, statuses)
+    assert statuses[-1] in ("interrupted", "completed"), (where, info["turns"][-1])
+    assert info["turns"][-1]["prompt"] == arguments["prompt"], where
+    schedule.count(f"{phase}: {statuses[-1]}")
+
+
+async def _cancel_rounds(
+    client: Client,
+    model: ScriptedModel,
+    schedule: Schedule,
+    home: Path,
+    find: Callable[[Path], list[int]],
+) -> None:
+    started = await client.call_tool("start_thread", {"prompt": "base"})
+    assert not started.is_error, text(started)
+    base_thread = structured(started)["thread_id"]
+    for index in range(fault_rounds()):
+        await _cancel_round(client, model, schedule, index, base_thread, find, home)
+    schedule.report()
+    # The server still works, and so does the thread every run_turn round went to.
+    final = await client.call_tool("run_turn", {"thread_id": base_thread, "prompt": "last"})
+    assert not final.is_error, text(final)
+    assert structured(final)["final_response"] == "done"
+    for thread in await _settled(client, f"seed {schedule.seed}, the end"):
+        info = structured(await client.call_tool("get_thread", {"thread_id": thread["thread_id"]}))
+        assert {t["status"] for t in info["turns"]} <= FINAL, info["turns"]
+
+
+async def test_cancelling_in_memory_calls_at_random_moments(
+    server_env: Path,  # noqa: F811
+    workdir: Path,
+    scripted: ScriptedModel,
+    schedule: Schedule,
+) -> None:
+    settings = Settings(cwd=workdir, heartbeat_interval=30.0)
+    async with Client(build_server(settings)) as client:
+        await _cancel_rounds(client, scripted, schedule, server_env, codex_processes)
+    left = await anyio.to_thread.run_sync(wait_until_gone, server_env, 10.0)
+    assert left == [], describe(left)
+
+
+@asynccontextmanager
+async def _stdio_client(home: Path, workdir: Path) -> AsyncIterator[Client]:
+    command = _server_command(workdir, "--heartbeat-interval", "30")
+    params = StdioServerParameters(command=command[0], args=command[1:], env=codex_env(home))
+    async with Client(params) as client:
+        yield client
+
+
+async def test_cancelling_stdio_calls_at_random_moments(
+    codex_home: Path, workdir: Path, scripted: ScriptedModel, schedule: Schedule
+) -> None:
+    async with _stdio_client(codex_home, workdir) as client:
+        await _cancel_rounds(client, scripted, schedule, codex_home, _codex_only)
+    left = await anyio.to_thread.run_sync(wait_until_gone, codex_home, 10.0)
+    assert left == [], describe(left)
+
+
+# ------------------------------------------------------- the host goes away mid-turn
+
+
+class _Servers:
+    """Servers started ahead of their round: importing ``mcp`` takes a couple of seconds of
+    CPU, which the rounds before would otherwise not overlap with."""
+
+    AHEAD = 2
+
+    def __init__(self, home: Path, workdir: Path, count: int) -> None:
+        self._start = lambda: RawServer(
+            _server_command(workdir, "--heartbeat-interval", "30"), codex_env(home)
+        )
+        self._left = count
+        self._ready: list[RawServer] = []
+        self._top_up()
+
+    def _top_up(self) -> None:
+        while len(self._ready) < min(self.AHEAD, self._left):
+            self._ready.append(self._start())
+
+    def take(self) -> RawServer:
+        server = self._ready.pop(0)
+        self._left -= 1
+        self._top_up()
+        return server
+
+    def close(self) -> None:
+        for server in self._ready:
+            server.process.kill()
+            server.process.wait()
+
+
+def _stop_round(
+    server: RawServer, home: Path, model: ScriptedModel, schedule: Schedule, index: int
+) -> None:
+    rng = schedule.rng
+    how = rng.choice(["close stdin", "SIGTERM"])
+    tool = rng.choice(["start_thread", "background start_thread"])
+    phase = rng.choice(PHASES)
+    delay = _draw_delay(rng, phase)
+    where = f"seed {schedule.seed} round {index}: {how} during {tool}, {phase} +{delay:.3f} s"
+    print(where)
+    try:
+        server.initialize()
+        asked = len(model.requests)
+        arguments = {"prompt": f"round {index}", "background": tool.startswith("background")}
+        server.send(
+            "tools/call",
+            {"name": "start_thread", "arguments": arguments, "_meta": {"progressToken": index}},
+        )
+        # The model is in this process, so its requests tell how far codex has got.
+        if phase == "mid-command":
+            model.wait_for_requests(asked + 1, ROUND_TIMEOUT)
+            delay += 0.05  # The command starts once codex has the reply.
+        elif phase == "final-message":
+            model.wait_for_requests(asked + 2, ROUND_TIMEOUT)
+        time.sleep(delay)
+        assert server.process.stdin is not None
+        if how == "close stdin":
+            server.process.stdin.close()
+        else:
+            server.process.send_signal(signal.SIGTERM)
+        code = server.wait(timeout=30)
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.wait()
+    # The servers of later rounds share the home: count codex and its commands only.
+    left = wait_until_gone(home, timeout=10.0, find=_codex_only)
+    assert left == [], f"{where}: codex left behind\n{describe(left)}"
+    assert code == 0, f"{where}: the server exited with {code}"
+    assert server.process.stdout is not None and server.process.stderr is not None
+    for line in server.process.stdout.read().splitlines():
+        json.loads(line)  # Nothing but the protocol on stdout, even while stopping.
+    stderr = server.process.stderr.read().decode()
+    assert "Traceback" not in stderr, f"{where}\n{stderr}"
+    schedule.count(f"{how}, {phase}")
+
+
+def test_closing_stdin_or_sigterm_at_random_moments(
+    codex_home: Path, workdir: Path, scripted: ScriptedModel, schedule: Schedule
+) -> None:
+    rounds = fault_rounds()
+    servers = _Servers(codex_home, workdir, rounds)
+    try:
+        for index in range(rounds):
+            _stop_round(servers.take(), codex_home, scripted, schedule, index)
+    finally:
+        servers.close()
+    schedule.report()
+    assert wait_for(lambda: codex_processes(codex_home) == [], 5.0)
