@@ -8,6 +8,7 @@ Each tool takes one pydantic input model (see ``models.py``) and returns a resul
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Annotated, Any, TypeVar
@@ -225,7 +226,7 @@ def _iso(timestamp: float) -> str:
 
 
 def _elapsed(turn: TurnRecord) -> int:
-    return int((turn.finished_at or datetime.now(timezone.utc).timestamp()) - turn.started_at)
+    return int((turn.finished_at or time.time()) - turn.started_at)
 
 
 # ------------------------------------------------------------------ registration
