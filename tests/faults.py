@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 import codex_cli_bin
 
 from .procs import codex_processes
@@ -36,6 +37,7 @@ __all__ = [
     "seeded",
     "thread_started",
     "turn_started",
+    "until",
     "wait_for",
 ]
 
@@ -52,10 +54,13 @@ def act(stdout: str = "", *, stderr: str = "", code: int = 0, hang: bool = False
     return {"stdout": stdout, "stderr": stderr, "code": code, "hang": hang}
 
 
-def relay(inject: str, *, after: str) -> dict[str, Any]:
+def relay(inject: str, *, after: str, kill: bool = False) -> dict[str, Any]:
     """A plan entry: run the real codex and pass its output on, writing ``inject`` (raw,
-    newline included or not) right after its first event of type ``after``, then exit 0."""
-    return {"relay": True, "inject": inject, "after": after}
+    newline included or not) right after its first event of type ``after``, then exit 0.
+
+    With ``kill``, the real codex is SIGKILLed the moment that event is passed on, before
+    it can do anything more (such as save the thread)."""
+    return {"relay": True, "inject": inject, "after": after, "kill": kill}
 
 
 _SCRIPT = r"""
@@ -87,6 +92,8 @@ if step.get("relay"):
         except ValueError:
             kind = None
         if kind == step["after"]:
+            if step["kill"]:
+                child.kill()
             sys.stdout.write(step["inject"])
             sys.stdout.flush()
             break
@@ -180,6 +187,14 @@ def wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.
             return condition()
         time.sleep(interval)
     return True
+
+
+async def until(condition: Callable[[], bool], interval: float = 0.02) -> None:
+    """Poll ``condition`` until it holds; the caller's deadline bounds the wait."""
+    while True:
+        if condition():
+            return
+        await anyio.sleep(interval)
 
 
 # --------------------------------------------------------------- randomness

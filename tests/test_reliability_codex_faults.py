@@ -35,8 +35,9 @@ from .faults import (
     relay,
     thread_started,
     turn_started,
+    wait_for,
 )
-from .procs import describe, wait_until_gone
+from .procs import codex_processes, describe, wait_until_gone
 from .server_support import structured, text
 from .test_server_tools import server_env  # noqa: F401  (fixture)
 
@@ -68,8 +69,24 @@ async def _call(client: Client, tool: str, arguments: dict[str, Any]) -> CallToo
         return await client.call_tool(tool, arguments)
 
 
-async def _start(client: Client) -> str:
-    result = await _call(client, "start_thread", {"prompt": "begin"})
+IDLE_STOP = "turn was stopped"
+"""What an idle timeout says; see :func:`_call_healthy`."""
+
+
+async def _call_healthy(
+    client: Client, tool: str, arguments: dict[str, Any], *, idle: bool
+) -> CallToolResult:
+    """A call that should succeed. Under a 1 s idle timeout (``idle``), a loaded machine can
+    hold codex's own start past it; only that failure is tried again, a few times."""
+    for _ in range(4 if idle else 1):
+        result = await _call(client, tool, arguments)
+        if not (idle and result.is_error and IDLE_STOP in text(result)):
+            break
+    return result
+
+
+async def _start(client: Client, *, idle: bool = False) -> str:
+    result = await _call_healthy(client, "start_thread", {"prompt": "begin"}, idle=idle)
     assert not result.is_error, text(result)
     assert structured(result)["final_response"] == "answer to begin"
     thread_id: str = structured(result)["thread_id"]
@@ -87,8 +104,11 @@ def _failed_turn(result: CallToolResult, *expected: str) -> dict[str, Any]:
     return turn
 
 
-async def _thread_is_usable(client: Client, thread_id: str, prompt: str = "go on") -> None:
-    result = await _call(client, "run_turn", {"thread_id": thread_id, "prompt": prompt})
+async def _thread_is_usable(
+    client: Client, thread_id: str, prompt: str = "go on", *, idle: bool = False
+) -> None:
+    arguments = {"thread_id": thread_id, "prompt": prompt}
+    result = await _call_healthy(client, "run_turn", arguments, idle=idle)
     assert not result.is_error, text(result)
     assert structured(result)["status"] == "completed"
     assert structured(result)["final_response"] == f"answer to {prompt}"
@@ -128,14 +148,30 @@ async def _kill_codex_when_asked(model: ScriptedModel, home: Path, requests: int
 # ------------------------------------------------------------------ the real binary
 
 
+def _running_command(home: Path, needle: bytes) -> bool:
+    for pid in codex_processes(home):
+        try:
+            if needle in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return True
+        except OSError:
+            continue
+    return False
+
+
+@pytest.mark.parametrize("moment", ["waiting for the model", "running a command"])
 async def test_codex_killed_mid_turn(
     server_env: Path,  # noqa: F811
     workdir: Path,
     answering: ScriptedModel,
+    moment: str,
 ) -> None:
     async with _serving(workdir) as client:
         thread_id = await _start(client)
-        answering.add(replies.hang())
+        if moment == "running a command":
+            # Codex's command outlives a SIGKILLed codex unless the server stops it.
+            answering.add(replies.command("sleep 30", login=False))
+        else:
+            answering.add(replies.hang())
         outcome: dict[str, CallToolResult] = {}
 
         async def long_turn() -> None:
@@ -145,7 +181,17 @@ async def test_codex_killed_mid_turn(
 
         async with anyio.create_task_group() as group:
             group.start_soon(long_turn)
-            await _kill_codex_when_asked(answering, server_env, 2)
+            if moment == "running a command":
+                await anyio.to_thread.run_sync(answering.wait_for_requests, 2, 30.0)
+                found = await anyio.to_thread.run_sync(
+                    wait_for, lambda: _running_command(server_env, b"sleep 30"), 30.0
+                )
+                assert found, describe(codex_processes(server_env))
+                pids = codex_exec_processes(server_env)
+                assert len(pids) == 1, describe(pids)
+                os.kill(pids[0], signal.SIGKILL)
+            else:
+                await _kill_codex_when_asked(answering, server_env, 2)
         turn = _failed_turn(outcome["result"], "Codex Exec exited with signal 9")
         assert turn["turn_id"] == "turn-2"
         await _no_codex_left(server_env)
@@ -183,13 +229,13 @@ async def test_codex_silent_past_the_idle_timeout(
     answering: ScriptedModel,
 ) -> None:
     async with _serving(workdir, idle_timeout=1) as client:
-        thread_id = await _start(client)
+        thread_id = await _start(client, idle=True)
         answering.add(replies.hang())
         result = await _call(client, "run_turn", {"thread_id": thread_id, "prompt": "stall"})
-        _failed_turn(result, "Codex printed nothing for 1 s; the turn was stopped")
+        _failed_turn(result, "for 1 s", IDLE_STOP)
         await _no_codex_left(server_env)
         await _server_is_up(client, thread_id)
-        await _thread_is_usable(client, thread_id)
+        await _thread_is_usable(client, thread_id, idle=True)
 
 
 async def test_codex_exiting_non_zero_names_the_code_and_stderr(
@@ -275,14 +321,17 @@ async def test_codex_hanging_silently_from_the_start(
     answering: ScriptedModel,
 ) -> None:
     """Not even ``thread.started``: the idle timeout still ends the run."""
-    codex = faulty_codex(tmp_path / "fake", REAL, act(hang=True))
+    codex = faulty_codex(tmp_path / "fake", act(hang=True))
     async with _serving(workdir, codex_path=str(codex.path), idle_timeout=1) as client:
-        thread_id = await _start(client)
-        result = await _call(client, "run_turn", {"thread_id": thread_id, "prompt": "stall"})
-        _failed_turn(result, "Codex printed nothing for 1 s")
+        result = await _call(client, "start_thread", {"prompt": "stall"})
+        assert result.is_error
+        for phrase in ("for 1 s", IDLE_STOP):
+            assert phrase in text(result), text(result)
         await _no_codex_left(server_env)
-        await _server_is_up(client, thread_id)
-        await _thread_is_usable(client, thread_id)
+        await _server_is_up(client)
+        # Every later call runs the real codex.
+        thread_id = await _start(client, idle=True)
+        await _thread_is_usable(client, thread_id, idle=True)
 
 
 # ------------------------------------------------------- a stand-in codex, first turn
@@ -311,7 +360,6 @@ async def test_a_first_turn_that_never_names_the_thread(
         result = await _call(client, "start_thread", {"prompt": "x"})
         assert result.is_error
         message = text(result)
-        assert "Codex could not start the thread" in message
         assert "None" not in message, message
         for phrase in expected:
             assert phrase in message, message
@@ -349,6 +397,28 @@ async def test_a_first_turn_that_breaks_after_naming_the_thread(
         await _thread_is_usable(client, thread_id)
     await _resumable(workdir, thread_id, **settings)
     await _no_codex_left(server_env)
+
+
+async def test_a_first_turn_that_breaks_right_after_naming_the_thread(
+    server_env: Path,  # noqa: F811
+    workdir: Path,
+    tmp_path: Path,
+    answering: ScriptedModel,
+) -> None:
+    """Codex has named the thread but not saved it yet (it saves it a few tenths of a second
+    later) when it dies. Codex cannot resume such a thread, so the server says so and does
+    not keep it as if it could be continued."""
+    step = relay("garbage\n", after="thread.started", kill=True)
+    codex = faulty_codex(tmp_path / "fake", step)
+    async with _serving(workdir, codex_path=str(codex.path)) as client:
+        result = await _call(client, "start_thread", {"prompt": "x"})
+        turn = _failed_turn(result, "Failed to parse item: garbage")
+        assert "cannot be continued: start a new thread" in turn["error"]
+        thread_id = turn["thread_id"]
+        await _no_codex_left(server_env)
+        await _server_is_up(client)
+        gone = await _call(client, "run_turn", {"thread_id": thread_id, "prompt": "again"})
+        assert gone.is_error and "Unknown thread_id" in text(gone)
 
 
 # ----------------------------------------------------------------- a missing binary

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import random
 import signal
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -29,7 +30,7 @@ from mcp.types import CallToolResult
 from codex_mcp_server.server import Settings, build_server
 from codex_mcp_server.testing import RecordedRequest, Reply, ScriptedModel, codex_env, replies
 
-from .faults import fault_rounds, seeded, wait_for
+from .faults import fault_rounds, seeded, until, wait_for
 from .procs import codex_processes, describe, wait_until_gone
 from .server_support import ProgressLog, structured, text
 from .test_server_stdio import RawServer, _codex_only, _server_command
@@ -74,14 +75,6 @@ def schedule() -> Schedule:
     return Schedule(seed, rng)
 
 
-async def _until(condition: Callable[[], bool]) -> None:
-    """Poll ``condition``; the round's own deadline bounds the wait."""
-    while True:
-        if condition():
-            return
-        await anyio.sleep(0.01)
-
-
 def _draw_delay(rng: random.Random, phase: str) -> float:
     """How long after the phase begins to strike."""
     if phase == "before-thread-started":
@@ -117,12 +110,15 @@ async def _cancel_round(
     home: Path,
 ) -> None:
     rng = schedule.rng
-    tool = rng.choice(["start_thread", "run_turn"])
+    kind = rng.choice(["start_thread", "run_turn", "background start_thread"])
     phase = rng.choice(PHASES)
     delay = _draw_delay(rng, phase)
-    where = f"seed {schedule.seed} round {index}: {tool}, cancel {phase} +{delay:.3f} s"
+    where = f"seed {schedule.seed} round {index}: {kind}, cancel {phase} +{delay:.3f} s"
     print(where)
-    arguments: dict[str, Any] = {"prompt": f"round {index}"}
+    # Cancelling a background start stops only the wait for the thread id: the turn runs on.
+    background = kind.startswith("background")
+    tool = kind.removeprefix("background ")
+    arguments: dict[str, Any] = {"prompt": f"round {index}", "background": background}
     if tool == "run_turn":
         arguments["thread_id"] = base_thread
     before = {t["thread_id"] for t in await _settled(client, where)}
@@ -138,9 +134,9 @@ async def _cancel_round(
 
     async def strike() -> None:
         if phase == "mid-command":
-            await _until(lambda: any(m.startswith("$ ") for m in progress.messages))
+            await until(lambda: any(m.startswith("$ ") for m in progress.messages))
         elif phase == "final-message":
-            await _until(lambda: len(model.requests) >= asked + 2)
+            await until(lambda: len(model.requests) >= asked + 2)
         await anyio.sleep(delay)
         call_scope.cancel()
 
@@ -158,18 +154,23 @@ async def _cancel_round(
     if "result" in outcome:
         result = outcome["result"]
         assert not result.is_error, f"{where}: {text(result)}"
-        assert structured(result)["status"] == "completed", where
-        schedule.count(f"{phase}: completed before the cancel")
-        return
+        answered = structured(result)["status"]
+        assert answered == ("running" if background else "completed"), (where, answered)
     if thread_id is None:
-        schedule.count(f"{phase}: cancelled before codex named the thread")
+        assert not background, f"{where}: the background turn named no thread"
+        schedule.count(f"{kind}, {phase}: cancelled before codex named the thread")
         return
     info = structured(await client.call_tool("get_thread", {"thread_id": thread_id}))
     statuses = [t["status"] for t in info["turns"]]
     assert set(statuses) <= FINAL, (where, statuses)
-    assert statuses[-1] in ("interrupted", "completed"), (where, info["turns"][-1])
-    assert info["turns"][-1]["prompt"] == arguments["prompt"], where
-    schedule.count(f"{phase}: {statuses[-1]}")
+    last = info["turns"][-1]
+    assert last["prompt"] == arguments["prompt"], where
+    if background or "result" in outcome:
+        assert last["status"] == "completed", (where, last)
+    else:
+        assert last["status"] in ("interrupted", "completed"), (where, last)
+    cancelled = "" if "result" in outcome else "cancelled, "
+    schedule.count(f"{kind}, {phase}: {cancelled}{last['status']}")
 
 
 async def _cancel_rounds(
@@ -224,6 +225,33 @@ async def test_cancelling_stdio_calls_at_random_moments(
     assert left == [], describe(left)
 
 
+async def test_interrupting_a_first_turn_as_soon_as_it_starts_keeps_the_thread(
+    server_env: Path,  # noqa: F811
+    workdir: Path,
+    scripted: ScriptedModel,
+) -> None:
+    """A host starts a thread in the background and stops it at once (it changed its mind):
+    interrupt_turn promises the thread stays usable. Codex saves a thread only a moment
+    after naming it, so a few tries meet that moment."""
+    settings = Settings(cwd=workdir, heartbeat_interval=30.0)
+    async with Client(build_server(settings)) as client:
+        broken = []
+        for attempt in range(3):
+            started = await client.call_tool(
+                "start_thread", {"prompt": f"attempt {attempt}", "background": True}
+            )
+            assert not started.is_error, text(started)
+            thread_id = structured(started)["thread_id"]
+            stopped = await client.call_tool("interrupt_turn", {"thread_id": thread_id})
+            assert structured(stopped)["status"] in ("interrupted", "idle")
+            left = await anyio.to_thread.run_sync(wait_until_gone, server_env, 10.0)
+            assert left == [], describe(left)
+            again = await client.call_tool("run_turn", {"thread_id": thread_id, "prompt": "go"})
+            if again.is_error:
+                broken.append(f"{thread_id}: {text(again)}")
+        assert broken == [], "\n\n".join(broken)
+
+
 # ------------------------------------------------------- the host goes away mid-turn
 
 
@@ -234,16 +262,15 @@ class _Servers:
     AHEAD = 2
 
     def __init__(self, home: Path, workdir: Path, count: int) -> None:
-        self._start = lambda: RawServer(
-            _server_command(workdir, "--heartbeat-interval", "30"), codex_env(home)
-        )
-        self._left = count
+        self._command = _server_command(workdir, "--heartbeat-interval", "30")
+        self._env = codex_env(home)
+        self._left = count  # Servers still to hand out, the ready ones included.
         self._ready: list[RawServer] = []
         self._top_up()
 
     def _top_up(self) -> None:
         while len(self._ready) < min(self.AHEAD, self._left):
-            self._ready.append(self._start())
+            self._ready.append(RawServer(self._command, self._env))
 
     def take(self) -> RawServer:
         server = self._ready.pop(0)
@@ -267,6 +294,10 @@ def _stop_round(
     delay = _draw_delay(rng, phase)
     where = f"seed {schedule.seed} round {index}: {how} during {tool}, {phase} +{delay:.3f} s"
     print(where)
+    # RawServer reads without a timeout: a server stuck for good is killed, which ends the
+    # read (and the round, with a failure) instead of hanging the run.
+    watchdog = threading.Timer(2 * ROUND_TIMEOUT, server.process.kill)
+    watchdog.start()
     try:
         server.initialize()
         asked = len(model.requests)
@@ -289,6 +320,7 @@ def _stop_round(
             server.process.send_signal(signal.SIGTERM)
         code = server.wait(timeout=30)
     finally:
+        watchdog.cancel()
         if server.process.poll() is None:
             server.process.kill()
             server.process.wait()

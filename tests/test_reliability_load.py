@@ -23,7 +23,7 @@ from mcp import Client
 from codex_mcp_server.server import Settings, build_server
 from codex_mcp_server.testing import RecordedRequest, Reply, ScriptedModel, replies
 
-from .faults import open_fds, schema_dirs, seeded
+from .faults import open_fds, schema_dirs, seeded, until
 from .procs import codex_processes, describe, wait_until_gone
 from .server_support import structured, text
 from .test_server_tools import server_env  # noqa: F401  (fixture)
@@ -120,7 +120,9 @@ async def _cancelled_call(
         group_scope.cancel()
 
     async def strike() -> None:
-        while await _turns_recorded(client, thread_id) <= index:
+        while True:
+            if await _turns_recorded(client, thread_id) > index:
+                break
             await anyio.sleep(0.02)
         await anyio.sleep(delay)
         scope.cancel()
@@ -131,9 +133,7 @@ async def _cancelled_call(
     return scope.cancelled_caught
 
 
-async def _run_thread(
-    client: Client, turns: list[_Turn], cancelled: list[tuple[str, str]]
-) -> str:
+async def _run_thread(client: Client, turns: list[_Turn], cancelled: list[tuple[str, str]]) -> str:
     thread_id = ""
     for index, turn in enumerate(turns):
         arguments: dict[str, Any] = {"prompt": turn.prompt}
@@ -193,11 +193,11 @@ async def test_200_turns_over_20_threads_with_random_cancels(
         listed = structured(await client.call_tool("list_threads", {}))["threads"]
         assert sorted(t["thread_id"] for t in listed) == sorted(thread_ids)
         assert all(t["status"] == "idle" for t in listed), listed
-        for thread_id, turns in zip(thread_ids, plan):
+        for thread_id, turns in zip(thread_ids, plan, strict=True):
             info = structured(await client.call_tool("get_thread", {"thread_id": thread_id}))
             assert len(info["turns"]) == TURNS_PER_THREAD, (seed, thread_id)
             assert [t["prompt"] for t in info["turns"]] == [t.prompt for t in turns]
-            for planned, recorded in zip(turns, info["turns"]):
+            for planned, recorded in zip(turns, info["turns"], strict=True):
                 statuses[recorded["status"]] += 1
                 if (thread_id, recorded["turn_id"]) in cancelled:
                     assert recorded["status"] in ("interrupted", "completed"), (seed, recorded)
@@ -216,8 +216,7 @@ async def test_200_turns_over_20_threads_with_random_cancels(
     assert schema_dirs() == set()
     # Codex's connections to the model and its pipes close a moment after it exits.
     with anyio.move_on_after(10.0):
-        while open_fds() > fds_before + FD_SLACK:
-            await anyio.sleep(0.05)
+        await until(lambda: open_fds() <= fds_before + FD_SLACK)
     assert open_fds() <= fds_before + FD_SLACK, (
         f"{open_fds()} file descriptors open, {fds_before} before the run"
     )

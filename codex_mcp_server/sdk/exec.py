@@ -25,7 +25,7 @@ import anyio
 from anyio.abc import ByteReceiveStream, Process
 
 from .errors import CodexExecError, CodexIdleTimeoutError, CodexNotFoundError, TurnCancelledError
-from .locate import CodexBinary, find_codex
+from .locate import INSTALL_HINT, CodexBinary, find_codex
 
 __all__ = ["CodexExec", "ExecArgs", "Watchdog"]
 
@@ -200,7 +200,11 @@ class CodexExec:
         env = self.build_env(args, binary.path_dirs)
         with tempfile.TemporaryFile() as stderr:
             run_id = env[_MARKER_ENV] = f"{os.getpid()}-{uuid.uuid4().hex}"
-            process = await _spawn(command, env, stderr)
+            try:
+                process = await _spawn(command, env, stderr)
+            except CodexNotFoundError:
+                self._binary = None  # Look again next time: codex may have been reinstalled.
+                raise
             tree = _ProcessTree(process.pid, f"{_MARKER_ENV}={run_id}")
             watcher = _watch_cancel(cancel_event, tree) if cancel_event is not None else None
             try:
@@ -235,7 +239,9 @@ async def _spawn(command: list[str], env: dict[str, str], stderr: IO[bytes]) -> 
             command, stdin=PIPE, stdout=PIPE, stderr=stderr, env=env, start_new_session=True
         )
     except (FileNotFoundError, PermissionError) as exc:
-        raise CodexNotFoundError(f"Could not start codex at {command[0]}: {exc}") from exc
+        raise CodexNotFoundError(
+            f"Could not start codex at {command[0]}: {exc.strerror}. {INSTALL_HINT}"
+        ) from exc
 
 
 async def _send_prompt(process: Process, prompt: str) -> None:

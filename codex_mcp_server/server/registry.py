@@ -69,6 +69,8 @@ class TurnRecord:
     structured_output: Any = None
     usage: TurnUsage | None = None
     error: str | None = None
+    thread_id: str | None = None
+    """Set once codex names the thread."""
     lines: int = 0
     """Progress lines published so far."""
     last_line: str = ""
@@ -181,6 +183,9 @@ class Registry:
         excess = len(self._threads) - self._max_threads
         for old in [r for r in self._threads.values() if not r.running_turn][: max(0, excess)]:
             del self._threads[old.thread_id]
+
+    def remove(self, thread_id: str) -> None:
+        self._threads.pop(thread_id, None)
 
     def touch(self, record: ThreadRecord) -> None:
         """Mark ``record`` as just used, so it is the last to be evicted."""

@@ -31,7 +31,7 @@ from ..sdk import (
 from .models import ThreadOptionsInput
 from .policy import PolicyError, check_output_schema, check_sandbox, resolve_dir, resolve_files
 from .registry import BusyThreadError, Listener, Registry, ThreadRecord, TurnRecord
-from .sessions import codex_home, find_session
+from .sessions import codex_home, find_session, session_saved, wait_for_session
 from .settings import Settings
 from .turns import TurnQueue, execute_turn
 
@@ -40,6 +40,7 @@ __all__ = ["StartFailedError", "ThreadService", "TurnRequest"]
 logger = logging.getLogger(__name__)
 
 _STOP_WAIT = 5.0
+_SAVE_WAIT = 1.0
 
 
 class StartFailedError(RuntimeError):
@@ -130,7 +131,8 @@ class ThreadService:
 
         await self._launch(thread, turn, input, request, on_started, cwd, listener, background)
         if not started:
-            raise StartFailedError(f"Codex could not start the thread: {turn.error}")
+            reason = turn.error or f"the turn ended as {turn.status} before codex named it"
+            raise StartFailedError(f"Codex could not start the thread: {reason}")
         return started[0], turn
 
     async def follow_up(
@@ -252,6 +254,8 @@ class ThreadService:
                 )
             finally:
                 self._active.discard(turn)
+                if turn.status != "completed":
+                    self._forget_unsaved(turn)
 
         if not background:
             if listener is not None:
@@ -267,6 +271,17 @@ class ThreadService:
         # The caller needs the thread id, so wait for codex to name the thread (after any
         # wait in the queue), not for the turn.
         await turn.thread_known.wait()
+
+    def _forget_unsaved(self, turn: TurnRecord) -> None:
+        # Codex saves a new thread a few tenths of a second after naming it; stopped before
+        # that, the thread cannot be resumed, so it must not look like one that can.
+        if turn.thread_id is None or session_saved(turn.thread_id):
+            return
+        self.registry.remove(turn.thread_id)
+        turn.error = (
+            f"{turn.error or 'The turn ended early.'} Codex had not saved thread "
+            f"{turn.thread_id} yet, so it cannot be continued: start a new thread."
+        )
 
     def _prepare(self, args: ThreadOptionsInput) -> tuple[ThreadOptions, Path, Codex]:
         settings = self.settings
@@ -313,6 +328,9 @@ def _ensure_idle(record: ThreadRecord) -> None:
 
 
 async def _stop(turn: TurnRecord) -> None:
+    if turn.thread_id is not None:
+        # Give codex the moment it needs to save a new thread, so that it stays usable.
+        await wait_for_session(turn.thread_id, _SAVE_WAIT)
     turn.cancel_scope.cancel()
     with anyio.move_on_after(_STOP_WAIT):
         await turn.done.wait()

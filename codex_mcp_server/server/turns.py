@@ -83,11 +83,13 @@ async def execute_turn(
 
     async def consume(group: anyio.abc.TaskGroup) -> None:
         nonlocal record, failure
+        ended = False
         options: TurnOptions = {"output_schema": output_schema} if output_schema else {}
         try:
             async with queue.slot(turn), await thread.run_streamed(input, options) as streamed:
                 async for event in streamed.events:
                     if event["type"] == "thread.started":
+                        turn.thread_id = event["thread_id"]
                         record = on_thread_started(event["thread_id"])
                         turn.thread_known.set()
                     elif event["type"] == "item.completed":
@@ -96,6 +98,7 @@ async def execute_turn(
                         if item["type"] == "agent_message":
                             turn.final_response = item["text"]
                     elif event["type"] == "turn.completed":
+                        ended = True
                         if record is not None:
                             turn.usage = record.turn_usage(event["usage"])
                     elif event["type"] == "turn.failed":
@@ -106,6 +109,9 @@ async def execute_turn(
         except CodexError as exc:
             # After turn.failed codex exits 1; the turn's own message says more than that.
             failure = failure or str(exc)
+        else:
+            if not ended and failure is None:
+                failure = "Codex exited with code 0 before the turn ended (no turn.completed)."
         finally:
             group.cancel_scope.cancel()
 
