@@ -25,7 +25,7 @@ from typing import Any
 
 import anyio
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from mcp import Client
 from mcp.types import CallToolResult
@@ -222,10 +222,15 @@ ODD_TEXT = st.sampled_from(
         "{}",
     ]
 )
-HUGE = st.builds(
-    Huge,
-    st.sampled_from(["a", "é", "😀", "../", "\x00", " "]),
-    st.sampled_from([4_097, 140_000, 1_000_000]),
+HUGE = st.one_of(
+    st.builds(
+        Huge,
+        st.sampled_from(["a", "é", "😀", "\x00", " "]),
+        st.sampled_from([4_097, 140_000, 1_000_000]),
+    ),
+    # Paths of many components stay shorter: resolving one costs time quadratic in its
+    # length, which a test of its own covers (test_a_long_path_does_not_stall_the_server).
+    st.builds(Huge, st.sampled_from(["../", "a/"]), st.sampled_from([4_097, 60_000])),
 )
 STRINGS = st.one_of(TEXT, ODD_TEXT, HUGE)
 SCALARS = st.one_of(
@@ -357,57 +362,103 @@ THREAD_IDS = st.one_of(
     STRINGS,
     ANYTHING,
 )
-PROMPTS = st.one_of(st.just("do it"), STRINGS, ANYTHING)
-BOOLS = st.one_of(st.booleans(), ANYTHING)
 
 
-def choice(*valid: Any) -> st.SearchStrategy[Any]:
-    """The valid values, values just off them, and anything at all."""
-    near = [f"{v}".upper() for v in valid if isinstance(v, str)] + ["", "everything", "none"]
-    return st.one_of(st.sampled_from(valid), st.sampled_from(near), ANYTHING)
+@dataclass(frozen=True)
+class Field:
+    """What a field may hold: values the server should accept, and values to attack it with."""
+
+    valid: st.SearchStrategy[Any]
+    hostile: st.SearchStrategy[Any]
 
 
-SANDBOXES = choice("read-only", "workspace-write", "danger-full-access")
-APPROVALS = choice("never", "on-request", "on-failure", "untrusted")
+def choice(*valid: Any) -> Field:
+    """An enum: its values (or null); near misses and anything at all."""
+    near = [v.upper() for v in valid if isinstance(v, str)] + ["", "everything", "none", "all"]
+    return Field(st.sampled_from([*valid, None]), st.one_of(st.sampled_from(near), ANYTHING))
 
-THREAD_OPTIONS: dict[str, st.SearchStrategy[Any]] = {
-    "working_directory": PATHS,
-    "model": st.one_of(st.just("gpt-5.5"), STRINGS, ANYTHING),
-    "profile": st.one_of(STRINGS, ANYTHING),
-    "sandbox_mode": SANDBOXES,
-    "approval_policy": APPROVALS,
+
+NON_EMPTY = st.one_of(
+    st.just("do it"),
+    TEXT.filter(bool),
+    ODD_TEXT.filter(bool),
+    HUGE.filter(lambda huge: "\x00" not in huge.unit),
+)
+PROMPT = Field(NON_EMPTY, st.one_of(st.sampled_from(["", None]), ANYTHING))
+PRINTABLE = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cc", "Cs")), min_size=1, max_size=30
+)
+TEXT_OPTION = Field(
+    st.one_of(st.none(), st.sampled_from(["gpt-5.5", "o3", "default"]), PRINTABLE),
+    st.one_of(ODD_TEXT, HUGE, ANYTHING),
+)
+FLAG = Field(st.one_of(st.none(), st.booleans()), ANYTHING)
+INSIDE_DIRS = st.sampled_from([".", "sub", "inner", "../work/sub", "sub/..", "./sub/"])
+INSIDE_IMAGES = st.sampled_from(["shot.png", "./shot.png", "inner/../shot.png", "../work/shot.png"])
+THREAD_ID = Field(st.sampled_from([SEEDED, SESSION_ID]), THREAD_IDS)
+
+THREAD_OPTIONS: dict[str, Field] = {
+    "working_directory": Field(st.one_of(st.none(), INSIDE_DIRS), PATHS),
+    "model": TEXT_OPTION,
+    "profile": TEXT_OPTION,
+    "sandbox_mode": choice("read-only", "workspace-write"),
+    "approval_policy": choice("never", "on-request", "on-failure", "untrusted"),
     "reasoning_effort": choice("minimal", "low", "medium", "high", "xhigh"),
-    "network_access": BOOLS,
+    "network_access": FLAG,
     "web_search": choice("disabled", "cached", "live"),
-    "skip_git_repo_check": BOOLS,
-    "additional_directories": PATH_LISTS,
-    "config": CONFIGS,
+    "skip_git_repo_check": Field(st.booleans(), ANYTHING),
+    "additional_directories": Field(
+        st.one_of(st.none(), st.lists(INSIDE_DIRS, max_size=2)), PATH_LISTS
+    ),
+    "config": Field(
+        st.one_of(
+            st.none(),
+            st.dictionaries(
+                st.from_regex(r"[a-z_]{1,12}", fullmatch=True),
+                st.one_of(st.booleans(), st.integers(), TEXT, st.lists(st.integers(), max_size=2)),
+                max_size=3,
+            ),
+        ),
+        CONFIGS,
+    ),
 }
-TURN_OPTIONS: dict[str, st.SearchStrategy[Any]] = {
-    "images": PATH_LISTS,
-    "output_schema": SCHEMAS,
-    "background": BOOLS,
+TURN_OPTIONS: dict[str, Field] = {
+    "images": Field(st.one_of(st.none(), st.lists(INSIDE_IMAGES, max_size=2)), PATH_LISTS),
+    "output_schema": Field(
+        st.sampled_from(
+            [None, {"type": "object"}, {"type": "object", "properties": {"a": {"type": "string"}}}]
+        ),
+        SCHEMAS,
+    ),
+    "background": Field(st.booleans(), ANYTHING),
 }
 UNKNOWN_KEYS = st.dictionaries(
     st.sampled_from(["unknown_option", "Prompt", "cwd", "threadId", "sandbox", "__proto__", ""]),
     ANYTHING,
+    min_size=1,
     max_size=1,
 )
 
 
 @st.composite
 def call_arguments(
-    draw: st.DrawFn,
-    fields: Mapping[str, st.SearchStrategy[Any]],
-    required: Iterable[str] = (),
+    draw: st.DrawFn, fields: Mapping[str, Field], required: Iterable[str] = ()
 ) -> dict[str, Any]:
-    """Arguments for one call: required fields nearly always, the others now and then."""
+    """Arguments for one call: valid but for one or two hostile fields (or an unknown key).
+
+    Mostly valid calls get past the schema, so the server's own checks (paths, sandbox,
+    config, codex's command line) meet the hostile value.
+    """
     required = set(required)
+    present = [name for name in fields if draw(st.integers(0, 9)) < (9 if name in required else 3)]
+    hostile = set(draw(st.lists(st.sampled_from(list(fields)), max_size=2))) if fields else set()
     arguments: dict[str, Any] = {}
-    for name, values in fields.items():
-        if draw(st.integers(0, 9)) < (9 if name in required else 3):
-            arguments[name] = draw(values)
-    if draw(st.integers(0, 4)) == 0:
+    for name in fields:
+        if name in hostile:
+            arguments[name] = draw(fields[name].hostile)
+        elif name in present:
+            arguments[name] = draw(fields[name].valid)
+    if draw(st.integers(0, 7)) == 0 or (not fields and draw(st.booleans())):
         arguments.update(draw(UNKNOWN_KEYS))
     return arguments
 
@@ -484,8 +535,12 @@ def check_answer(tool: str, arguments: dict[str, Any], result: CallToolResult) -
 async def exercise(server: Server, tool: str, arguments: dict[str, Any]) -> None:
     """One call; then the server must still answer, and no codex may be left running."""
     sent = materialize(arguments, server.seeded)
+    started = time.monotonic()
     with anyio.fail_after(30):
         result = await server.client.call_tool(tool, sent)
+    # A blocked event loop delays the timeout too, so measure the wall clock as well.
+    elapsed = time.monotonic() - started
+    assert elapsed < 10, f"{tool}({_short(arguments)}) took {elapsed:.1f} s"
     check_answer(tool, sent, result)
     with anyio.fail_after(10):
         listed = await server.client.call_tool("list_threads", {})
@@ -495,10 +550,13 @@ async def exercise(server: Server, tool: str, arguments: dict[str, Any]) -> None
 
 
 PROPERTY = settings(
-    max_examples=60,
+    max_examples=75,
     deadline=None,
     derandomize=True,  # The same examples on every run: CI stays reproducible.
     database=None,
+    # No shrinking: each step is a tool call, and the table of known hostile inputs below
+    # already names the minimal cases; a failure shows the example as found.
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
     suppress_health_check=[
         HealthCheck.function_scoped_fixture,  # One server per test, shared by its examples.
         HealthCheck.too_slow,
@@ -509,7 +567,7 @@ PROPERTY = settings(
 
 
 @PROPERTY
-@given(call_arguments({"prompt": PROMPTS, **THREAD_OPTIONS, **TURN_OPTIONS}, required=["prompt"]))
+@given(call_arguments({"prompt": PROMPT, **THREAD_OPTIONS, **TURN_OPTIONS}, required=["prompt"]))
 async def test_start_thread_survives_anything(server: Server, arguments: dict[str, Any]) -> None:
     await exercise(server, "start_thread", arguments)
 
@@ -517,7 +575,7 @@ async def test_start_thread_survives_anything(server: Server, arguments: dict[st
 @PROPERTY
 @given(
     call_arguments(
-        {"thread_id": THREAD_IDS, "prompt": PROMPTS, **TURN_OPTIONS},
+        {"thread_id": THREAD_ID, "prompt": PROMPT, **TURN_OPTIONS},
         required=["thread_id", "prompt"],
     )
 )
@@ -528,7 +586,7 @@ async def test_run_turn_survives_anything(server: Server, arguments: dict[str, A
 @PROPERTY
 @given(
     call_arguments(
-        {"thread_id": THREAD_IDS, "prompt": PROMPTS, **THREAD_OPTIONS, **TURN_OPTIONS},
+        {"thread_id": THREAD_ID, "prompt": PROMPT, **THREAD_OPTIONS, **TURN_OPTIONS},
         required=["thread_id"],
     )
 )
@@ -536,27 +594,30 @@ async def test_resume_thread_survives_anything(server: Server, arguments: dict[s
     await exercise(server, "resume_thread", arguments)
 
 
-TIMEOUTS = st.one_of(
-    st.floats(min_value=-1e9, max_value=1e9),
-    st.sampled_from([0, 0.0, -0.0, 0.01, 110, 110.0001, 1e308, -1]),
-    ANYTHING,
+TIMEOUT = Field(
+    st.floats(min_value=0, max_value=0.5),
+    st.one_of(
+        st.floats(min_value=-1e9, max_value=1e9).filter(lambda t: not 0 <= t <= 110),
+        st.sampled_from([-0.0, -1, 110.0001, 1e308]),
+        ANYTHING,
+    ),
 )
 
 
 @PROPERTY
-@given(call_arguments({"thread_id": THREAD_IDS, "timeout_s": TIMEOUTS}, required=["thread_id"]))
+@given(call_arguments({"thread_id": THREAD_ID, "timeout_s": TIMEOUT}, required=["thread_id"]))
 async def test_wait_turn_survives_anything(server: Server, arguments: dict[str, Any]) -> None:
     await exercise(server, "wait_turn", arguments)
 
 
 @PROPERTY
-@given(call_arguments({"thread_id": THREAD_IDS}, required=["thread_id"]))
+@given(call_arguments({"thread_id": THREAD_ID}, required=["thread_id"]))
 async def test_get_thread_survives_anything(server: Server, arguments: dict[str, Any]) -> None:
     await exercise(server, "get_thread", arguments)
 
 
 @PROPERTY
-@given(call_arguments({"thread_id": THREAD_IDS}, required=["thread_id"]))
+@given(call_arguments({"thread_id": THREAD_ID}, required=["thread_id"]))
 async def test_interrupt_turn_survives_anything(server: Server, arguments: dict[str, Any]) -> None:
     await exercise(server, "interrupt_turn", arguments)
 
@@ -567,17 +628,17 @@ async def test_list_threads_survives_anything(server: Server, arguments: dict[st
     await exercise(server, "list_threads", arguments)
 
 
-CODEX_FIELDS: dict[str, st.SearchStrategy[Any]] = {
-    "prompt": PROMPTS,
-    "model": THREAD_OPTIONS["model"],
-    "profile": THREAD_OPTIONS["profile"],
-    "cwd": PATHS,
-    "approval-policy": APPROVALS,
-    "sandbox": SANDBOXES,
-    "config": CONFIGS,
-    "base-instructions": STRINGS,
-    "developer-instructions": STRINGS,
-    "compact-prompt": STRINGS,
+CODEX_FIELDS: dict[str, Field] = {
+    "prompt": PROMPT,
+    "model": TEXT_OPTION,
+    "profile": TEXT_OPTION,
+    "cwd": THREAD_OPTIONS["working_directory"],
+    "approval-policy": THREAD_OPTIONS["approval_policy"],
+    "sandbox": THREAD_OPTIONS["sandbox_mode"],
+    "config": THREAD_OPTIONS["config"],
+    "base-instructions": TEXT_OPTION,
+    "developer-instructions": TEXT_OPTION,
+    "compact-prompt": TEXT_OPTION,
 }
 
 
@@ -590,7 +651,7 @@ async def test_codex_tool_survives_anything(server: Server, arguments: dict[str,
 @PROPERTY
 @given(
     call_arguments(
-        {"prompt": PROMPTS, "threadId": THREAD_IDS, "conversationId": THREAD_IDS},
+        {"prompt": PROMPT, "threadId": THREAD_ID, "conversationId": THREAD_ID},
         required=["prompt", "threadId"],
     )
 )
@@ -631,6 +692,7 @@ HOSTILE: list[tuple[str, str, dict[str, Any]]] = [
     ("working_directory-long-name", "start_thread", _start(working_directory=LONG)),
     ("additional_directories-long-name", "start_thread", _start(additional_directories=[LONG])),
     ("images-long-name", "start_thread", _start(images=[LONG])),
+    ("images-path-over-PATH_MAX", "start_thread", _start(images=["a/" * 2_100])),
     ("background-model-NUL", "start_thread", _start(model=NUL, background=True)),
     ("run_turn-images-long-name", "run_turn", _run(images=[LONG])),
     ("resume-model-NUL", "resume_thread", _resume(prompt="x", model=NUL)),
@@ -666,16 +728,80 @@ async def test_a_crashed_turn_is_not_recorded_as_cancelled_by_the_client(server:
     result = await server.client.call_tool("resume_thread", arguments)
     assert result.is_error
     info = await server.client.call_tool("get_thread", {"thread_id": SESSION_ID})
+    if info.is_error:  # Refused before any turn began: nothing to record.
+        assert "Unknown thread_id" in text(info), text(info)
+        return
     assert info.structured_content is not None, text(info)
     last = info.structured_content["turns"][-1]
     assert last["error"] != "The turn was cancelled by the client.", last
     assert last["status"] == "failed", last
 
 
+async def test_json_looking_strings_stay_strings(server: Server) -> None:
+    """A prompt or a directory name that happens to parse as JSON is still text.
+
+    (The mcp SDK json-decodes string arguments of fields not typed plain ``str``, which
+    covers every ``str | None`` option.)
+    """
+    root = server.layout.root
+    (root / "null").mkdir()
+    (root / "[1]").mkdir()
+    problems = []
+    for prompt in ("null", '["fix a", "then b"]', '{"task": "fix"}'):
+        result = await server.client.call_tool(
+            "resume_thread", {"thread_id": SESSION_ID, "prompt": prompt}
+        )
+        data = result.structured_content or {}
+        if result.is_error or data.get("status") != "completed":
+            problems.append(f"resume_thread prompt {prompt!r}: {text(result)[:200]}")
+    for tool, arguments, directory in (
+        ("start_thread", {"prompt": "x", "working_directory": "null"}, root / "null"),
+        ("start_thread", {"prompt": "x", "working_directory": "[1]"}, root / "[1]"),
+        ("codex", {"prompt": "x", "cwd": "null"}, root / "null"),
+    ):
+        result = await server.client.call_tool(tool, arguments)
+        data = result.structured_content or {}
+        thread_id = data.get("thread_id") or data.get("threadId")
+        if result.is_error or not thread_id:
+            problems.append(f"{tool} {arguments}: {text(result)[:200]}")
+            continue
+        info = await server.client.call_tool("get_thread", {"thread_id": thread_id})
+        got = (info.structured_content or {}).get("working_directory")
+        if got != str(directory):
+            problems.append(f"{tool} {arguments}: ran in {got}, not {directory}")
+    assert not problems, "\n".join(problems)
+
+
+async def test_a_long_path_does_not_stall_the_server(server: Server) -> None:
+    """Resolving a path costs time quadratic in its number of components (os.path.realpath
+    copies the rest of the path at each one), and it runs on the event loop: every other
+    call and progress notification of every client waits meanwhile."""
+    lag = 0.0
+
+    async def watch_the_loop() -> None:
+        nonlocal lag
+        while True:
+            before = time.monotonic()
+            await anyio.sleep(0.01)
+            lag = max(lag, time.monotonic() - before)
+
+    path = "../" * 200_000  # 600 KB; at 4 MB the server stalls for minutes
+    async with anyio.create_task_group() as group:
+        group.start_soon(watch_the_loop)
+        await anyio.sleep(0.05)
+        result = await server.client.call_tool(
+            "start_thread", {"prompt": "x", "working_directory": path}
+        )
+        await anyio.sleep(0.05)  # Let the watcher see the gap before it stops.
+        group.cancel_scope.cancel()
+    assert result.is_error
+    assert lag < 0.5, f"a {len(path):,}-character working_directory stalled the server {lag:.1f} s"
+
+
 # ------------------------------------------------------------- raw JSON over stdio
 
 
-class StdioServer:
+class RawStdioServer:
     """The server as a subprocess, fed raw lines; stderr goes to a file (never a full pipe)."""
 
     def __init__(self, layout: Layout, log: Path) -> None:
@@ -736,7 +862,7 @@ class StdioServer:
 
 def test_raw_json_over_stdio(layout: Layout, tmp_path: Path) -> None:
     """What only raw JSON can carry: NaN and Infinity, lone surrogates, deep nesting, junk."""
-    server = StdioServer(layout, tmp_path / "stdio.err")
+    server = RawStdioServer(layout, tmp_path / "stdio.err")
     try:
         server.send(
             b'{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":'

@@ -11,20 +11,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import os
 import signal
 import tempfile
 import uuid
 from collections.abc import AsyncGenerator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from subprocess import PIPE
 from typing import IO, Any
 
 import anyio
 from anyio.abc import ByteReceiveStream, Process
 
-from .errors import CodexExecError, CodexIdleTimeoutError, CodexNotFoundError, TurnCancelledError
+from .errors import (
+    CodexError,
+    CodexExecError,
+    CodexIdleTimeoutError,
+    CodexNotFoundError,
+    TurnCancelledError,
+)
 from .locate import INSTALL_HINT, CodexBinary, find_codex
 
 __all__ = ["CodexExec", "ExecArgs", "Watchdog"]
@@ -47,7 +54,7 @@ class ExecArgs:
 
     input: str
     base_url: str | None = None
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)
     thread_id: str | None = None
     images: Sequence[str] = ()
     model: str | None = None
@@ -242,6 +249,15 @@ async def _spawn(command: list[str], env: dict[str, str], stderr: IO[bytes]) -> 
         raise CodexNotFoundError(
             f"Could not start codex at {command[0]}: {exc.strerror}. {INSTALL_HINT}"
         ) from exc
+    except OSError as exc:
+        if exc.errno == errno.E2BIG:
+            raise CodexError(
+                "Could not start codex: its arguments are too long for the system "
+                "(a config value or instructions of more than about 128 KiB?)"
+            ) from exc
+        raise CodexError(f"Could not start codex: {exc}") from exc
+    except ValueError as exc:  # An argument with a NUL byte.
+        raise CodexError(f"Could not start codex: an argument must be free of NUL: {exc}") from exc
 
 
 async def _send_prompt(process: Process, prompt: str) -> None:

@@ -22,7 +22,7 @@ def check_output_schema(schema: Any) -> str | None:
     if not isinstance(schema, Mapping):
         raise InvalidOptionsError("output_schema must be a plain JSON object")
     try:
-        return json.dumps(schema)
+        return json.dumps(schema, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InvalidOptionsError(f"output_schema is not JSON-serializable: {exc}") from exc
 

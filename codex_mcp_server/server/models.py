@@ -6,9 +6,9 @@ does and when to use it. ``tests/snapshots/tools_list.json`` guards the resultin
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from .actions import Actions
 from .settings import ApprovalPolicy, SandboxModeName
@@ -69,6 +69,15 @@ class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _no_nul(value: str | None) -> str | None:
+    if value is not None and "\x00" in value:
+        raise ValueError("must be free of NUL characters")
+    return value
+
+
+Name = Annotated[str, Field(max_length=256), AfterValidator(_no_nul)]
+
+
 class ThreadOptionsInput(_Input):
     """Options of a thread, applied to all of its turns."""
 
@@ -77,10 +86,10 @@ class ThreadOptionsInput(_Input):
         description="Directory Codex works in (absolute, or relative to the server's). "
         "Default: the server's --cwd.",
     )
-    model: str | None = Field(
+    model: Name | None = Field(
         default=None, description="Model to use, e.g. gpt-5.5. Default: Codex's configured one."
     )
-    profile: str | None = Field(
+    profile: Name | None = Field(
         default=None,
         description="A Codex config profile ($CODEX_HOME/<profile>.config.toml) to layer on "
         "the configuration.",

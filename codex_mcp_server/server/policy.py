@@ -6,22 +6,35 @@ Each check raises :class:`PolicyError` with a message that names the problem and
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..sdk import serialize_config_overrides
 from .settings import Settings
 
-__all__ = ["PolicyError", "check_output_schema", "check_sandbox", "resolve_dir", "resolve_files"]
+__all__ = [
+    "PolicyError",
+    "check_config",
+    "check_output_schema",
+    "check_sandbox",
+    "resolve_dir",
+    "resolve_files",
+]
 
 
 class PolicyError(ValueError):
     pass
 
 
+MAX_PATH = 4096
+
+
 def _resolve(path: str, base: Path) -> Path:
+    if len(path) > MAX_PATH:
+        raise PolicyError(f"path too long: {len(path)} characters, at most {MAX_PATH}")
     if "\x00" in path:
-        raise PolicyError(f"{path!r} is not a valid path (it contains a NUL character)")
+        raise PolicyError(f"{path[:200]!r} is not a valid path (it contains a NUL character)")
     # realpath resolves symlinks and `..` before the allowed-roots check, so neither escapes.
     return Path(os.path.realpath(base / Path(path).expanduser()))
 
@@ -42,7 +55,7 @@ def resolve_dir(path: str | None, settings: Settings, what: str, base: Path | No
         return settings.cwd
     resolved = _resolve(path, base or settings.cwd)
     _check_inside(resolved, settings, what)
-    if not resolved.is_dir():
+    if not _is(resolved, Path.is_dir):
         raise PolicyError(f"{what} {resolved} does not exist or is not a directory.")
     return resolved
 
@@ -53,10 +66,31 @@ def resolve_files(paths: Sequence[str] | None, settings: Settings, base: Path) -
     for path in paths or ():
         resolved = _resolve(path, base)
         _check_inside(resolved, settings, "image")
-        if not resolved.is_file():
+        if not _is(resolved, Path.is_file):
             raise PolicyError(f"image {path} not found (looked for {resolved}).")
         files.append(str(resolved))
     return files
+
+
+def _is(path: Path, test: Callable[[Path], bool]) -> bool:
+    try:
+        return test(path)
+    except OSError:  # A name too long for the file system, say.
+        return False
+
+
+def check_config(config: Mapping[str, Any] | None, settings: Settings) -> None:
+    """Refuse config codex cannot take, or that would let commands write beyond the roots."""
+    if not config:
+        return
+    overrides = serialize_config_overrides(config)
+    if any("\x00" in override for override in overrides):
+        raise PolicyError("config keys and values must be free of NUL characters")
+    if settings.allowed_roots and any("writable_roots" in key for key in overrides):
+        raise PolicyError(
+            "config may not set sandbox_workspace_write.writable_roots on this server "
+            "(it restricts directories with --allowed-root); use additional_directories."
+        )
 
 
 def check_sandbox(mode: str, settings: Settings) -> None:

@@ -57,6 +57,11 @@ class Settings:
     auth_token: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        # Paths are compared after resolving symlinks, so the roots must be resolved too.
+        object.__setattr__(self, "cwd", Path(self.cwd).resolve())
+        object.__setattr__(
+            self, "allowed_roots", tuple(Path(r).resolve() for r in self.allowed_roots)
+        )
         if SANDBOX_MODES.index(self.default_sandbox) > SANDBOX_MODES.index(self.max_sandbox):
             raise SettingsError(
                 f"--default-sandbox {self.default_sandbox} "

@@ -29,7 +29,14 @@ from ..sdk import (
     serialize_config_overrides,
 )
 from .models import ThreadOptionsInput
-from .policy import PolicyError, check_output_schema, check_sandbox, resolve_dir, resolve_files
+from .policy import (
+    PolicyError,
+    check_config,
+    check_output_schema,
+    check_sandbox,
+    resolve_dir,
+    resolve_files,
+)
 from .registry import BusyThreadError, Listener, Registry, ThreadRecord, TurnRecord
 from .sessions import codex_home, find_session, session_saved, wait_for_session
 from .settings import Settings
@@ -40,6 +47,7 @@ __all__ = ["StartFailedError", "ThreadService", "TurnRequest"]
 logger = logging.getLogger(__name__)
 
 _STOP_WAIT = 5.0
+_HIDE_SECRETS = "shell_environment_policy.ignore_default_excludes=false"
 _SAVE_WAIT = 1.0
 
 
@@ -314,7 +322,13 @@ class ThreadService:
             thread_config = serialize_config_overrides(args.config) if args.config else []
         except CodexError as exc:
             raise PolicyError(f"config: {exc}") from None
-        codex_options: CodexOptions = {"config_overrides": [*settings.config, *thread_config]}
+        check_config(args.config, settings)
+        codex_options: CodexOptions = {
+            # Last, so no thread config undoes it: commands do not see *KEY*/*SECRET*/*TOKEN*
+            # variables (the server's API keys and its HTTP token).
+            "config_overrides": [*settings.config, *thread_config, _HIDE_SECRETS],
+            "env": {k: v for k, v in os.environ.items() if k != "CODEX_MCP_AUTH_TOKEN"},
+        }
         if settings.codex_path:
             codex_options["codex_path_override"] = settings.codex_path
         if settings.idle_timeout:

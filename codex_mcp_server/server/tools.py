@@ -7,17 +7,19 @@ Each tool takes one pydantic input model (see ``models.py``) and returns a resul
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_args, get_origin
 
 import anyio
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
-from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -323,9 +325,35 @@ def make_tool(
     arguments: type[ArgModelBase] = type(
         input_model.__name__, (ArgModelBase, input_model), {"model_config": _STRICT}
     )
-    tool.fn_metadata.arg_model = arguments
+    tool.fn_metadata = _Arguments(
+        arg_model=arguments,
+        output_schema=tool.fn_metadata.output_schema,
+        output_model=tool.fn_metadata.output_model,
+        wrap_output=tool.fn_metadata.wrap_output,
+    )
     tool.parameters = arguments.model_json_schema(by_alias=True)
     return tool
+
+
+class _Arguments(FuncMetadata):
+    """Decodes JSON-encoded objects and lists only: a prompt that looks like JSON is text."""
+
+    def pre_parse_json(self, data: dict[str, Any]) -> dict[str, Any]:
+        parsed = dict(data)
+        for name, field in self.arg_model.model_fields.items():
+            key = field.alias or name
+            value = parsed.get(key)
+            if isinstance(value, str) and value[:1] in ("{", "[") and _takes_json(field.annotation):
+                with contextlib.suppress(ValueError):  # Validation will say what is wrong.
+                    parsed[key] = json.loads(value)
+        return parsed
+
+
+def _takes_json(annotation: Any) -> bool:
+    """Whether a field of this type takes an object or a list (some clients send them as text)."""
+    if get_origin(annotation) in (dict, list):
+        return True
+    return any(_takes_json(arg) for arg in get_args(annotation))
 
 
 _STRICT = ConfigDict(extra="forbid", populate_by_name=True)

@@ -128,9 +128,13 @@ async def execute_turn(
             if output_schema is not None:
                 turn.structured_output = _parse_json(turn.final_response)
             turn.finish("completed")
-    except BaseException:
+    except anyio.get_cancelled_exc_class():
         if turn.status == "running":
             turn.finish("interrupted", "The turn was cancelled by the client.")
+        raise
+    except BaseException:
+        if turn.status == "running":
+            turn.finish("failed", "The server failed while running this turn; see its log.")
         raise
     finally:
         turn.thread_known.set()
