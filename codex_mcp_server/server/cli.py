@@ -12,7 +12,7 @@ from mcp.server.stdio import stdio_server
 
 from .app import build_server
 from .settings import Settings, parse_settings
-from .stdio import open_stdin
+from .stdio import open_stdin, open_stdout
 
 __all__ = ["main", "serve"]
 
@@ -36,7 +36,8 @@ async def serve(settings: Settings) -> None:
             if stdin is None:
                 await server.run_stdio_async()
             else:
-                async with stdio_server(stdin=stdin) as (read_stream, write_stream):
+                stdout = await open_stdout()
+                async with stdio_server(stdin=stdin, stdout=stdout) as (read_stream, write_stream):
                     # MCPServer has no public way to serve given streams (run_stdio_async
                     # always reads stdin in a thread); mcp is pinned below 3 for this.
                     lowlevel = server._lowlevel_server
