@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
-from typing import Annotated, Any, TypeVar, get_args, get_origin
+from typing import Any, TypeVar, get_args, get_origin
 
 import anyio
 from mcp.server.mcpserver import Context
@@ -311,28 +311,24 @@ def make_tool(
         except ValidationError as exc:
             raise ToolError(f"Invalid arguments: {exc}") from None
 
-    call.__annotations__ = {"ctx": Context, "return": Annotated[CallToolResult, output_model]}
-    tool = Tool.from_function(
-        call,
-        name=name,
-        title=title,
-        description=description,
-        annotations=annotations,
-        structured_output=True,
-    )
     # The input model is the argument model, so the schema is the model's own (aliases such
     # as the `codex` tool's kebab-case fields included) and a misspelt argument is an error.
+    # The Tool is built directly: deriving one from `call`'s signature costs start-up time
+    # for a model and schema that would be thrown away.
     arguments: type[ArgModelBase] = type(
         input_model.__name__, (ArgModelBase, input_model), {"model_config": _STRICT}
     )
-    tool.fn_metadata = _Arguments(
-        arg_model=arguments,
-        output_schema=tool.fn_metadata.output_schema,
-        output_model=tool.fn_metadata.output_model,
-        wrap_output=tool.fn_metadata.wrap_output,
+    return Tool(
+        fn=call,
+        name=name,
+        title=title,
+        description=description,
+        parameters=arguments.model_json_schema(by_alias=True),
+        fn_metadata=_Arguments(arg_model=arguments, output_model=output_model),
+        is_async=True,
+        context_kwarg="ctx",
+        annotations=annotations,
     )
-    tool.parameters = arguments.model_json_schema(by_alias=True)
-    return tool
 
 
 class _Arguments(FuncMetadata):
