@@ -43,3 +43,16 @@ def describe(pids: list[int]) -> str:
         return ""
     ps = ["ps", "-o", "pid,ppid,pgid,sid,stat,etime,args", "-p", ",".join(map(str, pids))]
     return subprocess.run(ps, capture_output=True, text=True).stdout
+
+
+def codex_only(home: Path) -> list[int]:
+    """Codex processes of ``home``, leaving out a server subprocess, which shares the home."""
+    left = []
+    for pid in codex_processes(home):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"codex_mcp_server" not in cmdline:
+            left.append(pid)
+    return left

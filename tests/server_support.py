@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import anyio
 from mcp import Client
 from mcp.types import CallToolResult
+
+from codex_mcp_server.testing import ScriptedModel, replies
+
+from .procs import codex_only, describe, wait_until_gone
 
 
 @dataclass
@@ -41,3 +46,25 @@ async def settled_thread(client: Client, thread_id: str) -> dict[str, Any]:
             if info["status"] == "idle":
                 return info
             await anyio.sleep(0.02)
+
+
+async def cancel_a_hanging_turn(
+    client: Client, model: ScriptedModel, home: Path, thread_id: str, requests: int
+) -> None:
+    """Run a turn that hangs at the model, cancel the call, and check that codex is gone
+    within a second and the turn is recorded interrupted. ``requests``: the model's count
+    once the hanging request has arrived."""
+    model.add(replies.hang())
+    async with anyio.create_task_group() as group:
+
+        async def long_turn() -> None:
+            await client.call_tool("run_turn", {"thread_id": thread_id, "prompt": "long"})
+
+        group.start_soon(long_turn)
+        await anyio.to_thread.run_sync(model.wait_for_requests, requests, 20.0)
+        assert codex_only(home) != []
+        group.cancel_scope.cancel()
+    left = await anyio.to_thread.run_sync(wait_until_gone, home, 1.0, codex_only)
+    assert left == [], describe(left)
+    info = await settled_thread(client, thread_id)
+    assert info["turns"][-1]["status"] == "interrupted"

@@ -31,9 +31,9 @@ from codex_mcp_server.server import Settings, build_server
 from codex_mcp_server.testing import RecordedRequest, Reply, ScriptedModel, codex_env, replies
 
 from .faults import fault_rounds, seeded, until, wait_for
-from .procs import codex_processes, describe, wait_until_gone
+from .procs import codex_only, codex_processes, describe, wait_until_gone
 from .server_support import ProgressLog, structured, text
-from .test_server_stdio import RawServer, _codex_only, _server_command
+from .test_server_stdio import RawServer, _server_command
 from .test_server_tools import server_env  # noqa: F401  (fixture)
 
 PHASES = ("before-thread-started", "mid-command", "final-message", "any-time")
@@ -220,7 +220,7 @@ async def test_cancelling_stdio_calls_at_random_moments(
     codex_home: Path, workdir: Path, scripted: ScriptedModel, schedule: Schedule
 ) -> None:
     async with _stdio_client(codex_home, workdir) as client:
-        await _cancel_rounds(client, scripted, schedule, codex_home, _codex_only)
+        await _cancel_rounds(client, scripted, schedule, codex_home, codex_only)
     left = await anyio.to_thread.run_sync(wait_until_gone, codex_home, 10.0)
     assert left == [], describe(left)
 
@@ -325,7 +325,7 @@ def _stop_round(
             server.process.kill()
             server.process.wait()
     # The servers of later rounds share the home: count codex and its commands only.
-    left = wait_until_gone(home, timeout=10.0, find=_codex_only)
+    left = wait_until_gone(home, timeout=10.0, find=codex_only)
     assert left == [], f"{where}: codex left behind\n{describe(left)}"
     assert code == 0, f"{where}: the server exited with {code}"
     assert server.process.stdout is not None and server.process.stderr is not None

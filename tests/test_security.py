@@ -32,7 +32,7 @@ from codex_mcp_server.server.http import BearerTokenMiddleware
 from codex_mcp_server.server.settings import SANDBOX_MODES, SettingsError, parse_settings
 from codex_mcp_server.testing import ScriptedModel, codex_env, replies
 
-from .procs import describe, wait_until_gone
+from .procs import codex_only, describe, wait_until_gone
 from .server_support import structured, text
 from .test_properties import SESSION_ID, Layout, make_layout
 from .test_server_http import (
@@ -40,7 +40,6 @@ from .test_server_http import (
     MCP_HEADERS,
     TOKEN,
     StartServer,
-    _codex_only,
     _connect,
     _http,
     start_server,  # noqa: F401  (fixture)
@@ -591,7 +590,7 @@ async def secret_server(
         params = StdioServerParameters(command=command[0], args=command[1:], env=env)
         async with Client(stdio_client(params, errlog=errlog)) as client:
             yield StdioServer(client, log)
-    left = wait_until_gone(codex_home, timeout=5.0, find=_codex_only)
+    left = wait_until_gone(codex_home, timeout=5.0, find=codex_only)
     assert left == [], describe(left)
 
 

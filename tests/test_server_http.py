@@ -25,8 +25,8 @@ from codex_mcp_server.server import Settings
 from codex_mcp_server.server.http import BearerTokenMiddleware, allowed_hosts, transport_security
 from codex_mcp_server.testing import ScriptedModel, codex_env, replies
 
-from .procs import codex_processes, describe, wait_until_gone
-from .server_support import ProgressLog, settled_thread, structured, text
+from .procs import codex_only, describe, wait_until_gone
+from .server_support import ProgressLog, cancel_a_hanging_turn, structured, text
 
 TOKEN = "s3cret-token-for-tests"
 INITIALIZE = {
@@ -47,19 +47,6 @@ def _free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
-
-
-def _codex_only(home: Path) -> list[int]:
-    """Codex processes of ``home``, leaving out the server, which shares the home."""
-    left = []
-    for pid in codex_processes(home):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"codex_mcp_server" not in cmdline:
-            left.append(pid)
-    return left
 
 
 @dataclass
@@ -247,20 +234,7 @@ async def test_a_cancelled_call_over_http_stops_the_turn(
             assert not first.is_error, text(first)
             thread_id = structured(first)["thread_id"]
 
-            model.add(replies.hang())
-            async with anyio.create_task_group() as group:
-
-                async def long_turn() -> None:
-                    await client.call_tool("run_turn", {"thread_id": thread_id, "prompt": "long"})
-
-                group.start_soon(long_turn)
-                await anyio.to_thread.run_sync(model.wait_for_requests, 2, 20.0)
-                assert _codex_only(codex_home) != []
-                group.cancel_scope.cancel()
-            left = await anyio.to_thread.run_sync(wait_until_gone, codex_home, 1.0, _codex_only)
-            assert left == [], describe(left)
-            info = await settled_thread(client, thread_id)
-            assert info["turns"][-1]["status"] == "interrupted"
+            await cancel_a_hanging_turn(client, model, codex_home, thread_id, 2)
 
 
 async def test_a_foreign_host_or_origin_is_refused(start_server: StartServer) -> None:
@@ -386,7 +360,7 @@ async def test_a_signal_mid_turn_stops_codex_and_the_server(
 
                 group.start_soon(long_turn)
                 await anyio.to_thread.run_sync(model.wait_for_requests, 1, 20.0)
-                assert _codex_only(codex_home) != []
+                assert codex_only(codex_home) != []
                 started = time.monotonic()
                 server.process.send_signal(signum)
                 returncode = await anyio.to_thread.run_sync(server.process.wait, 15)

@@ -11,31 +11,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
 from codex_mcp_server.testing import ScriptedModel, codex_env, replies
 
-from .procs import codex_processes, describe, wait_until_gone
-from .server_support import ProgressLog, settled_thread, structured, text
+from .procs import codex_only, describe, wait_until_gone
+from .server_support import ProgressLog, cancel_a_hanging_turn, structured, text
 
 
 def _server_command(workdir: Path, *flags: str) -> list[str]:
     return [sys.executable, "-m", "codex_mcp_server", "--cwd", str(workdir), *flags]
-
-
-def _codex_only(home: Path) -> list[int]:
-    """Codex processes of ``home``, leaving out the server, which shares the home."""
-    left = []
-    for pid in codex_processes(home):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"codex_mcp_server" not in cmdline:
-            left.append(pid)
-    return left
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
@@ -54,20 +40,7 @@ async def test_a_turn_with_progress_and_a_cancel_over_stdio(
         thread_id = structured(result)["thread_id"]
         assert progress.messages == ["$ echo hi", "✓ $ echo hi (exit 0)", "message: done"]
 
-        model.add(replies.hang())
-        async with anyio.create_task_group() as group:
-
-            async def long_turn() -> None:
-                await client.call_tool("run_turn", {"thread_id": thread_id, "prompt": "long"})
-
-            group.start_soon(long_turn)
-            await anyio.to_thread.run_sync(model.wait_for_requests, 3, 20.0)
-            assert _codex_only(codex_home) != []
-            group.cancel_scope.cancel()
-        left = await anyio.to_thread.run_sync(wait_until_gone, codex_home, 1.0, _codex_only)
-        assert left == [], describe(left)
-        info = await settled_thread(client, thread_id)
-        assert info["turns"][-1]["status"] == "interrupted"
+        await cancel_a_hanging_turn(client, model, codex_home, thread_id, 3)
     assert wait_until_gone(codex_home, timeout=5.0) == []
 
 
@@ -145,7 +118,7 @@ def test_closing_stdin_mid_turn_stops_codex_and_the_server(
 ) -> None:
     raw_server.initialize()
     raw_server.start_hanging_turn(model)
-    assert _codex_only(codex_home) != []
+    assert codex_only(codex_home) != []
     assert raw_server.process.stdin is not None
     raw_server.process.stdin.close()
     assert raw_server.wait(timeout=10) == 0
@@ -159,7 +132,7 @@ def test_a_signal_mid_turn_stops_codex_and_the_server(
 ) -> None:
     raw_server.initialize()
     raw_server.start_hanging_turn(model)
-    assert _codex_only(codex_home) != []
+    assert codex_only(codex_home) != []
     raw_server.process.send_signal(signum)
     raw_server.wait(timeout=10)
     left = wait_until_gone(codex_home, timeout=1.0)
