@@ -158,18 +158,29 @@ def _running_command(home: Path, needle: bytes) -> bool:
     return False
 
 
-@pytest.mark.parametrize("moment", ["waiting for the model", "running a command"])
+_DETACHED = "setsid sleep 30 & wait"
+"""A command whose child leaves codex's process group for a session of its own. Outside a
+sandbox nothing else stops it when codex dies (bubblewrap's PID namespace would, where the
+machine allows one; not every machine does)."""
+
+
+@pytest.mark.parametrize(
+    "moment", ["waiting for the model", "running a command", "running a detached command"]
+)
 async def test_codex_killed_mid_turn(
     server_env: Path,  # noqa: F811
     workdir: Path,
     answering: ScriptedModel,
     moment: str,
 ) -> None:
-    async with _serving(workdir) as client:
+    detached = moment == "running a detached command"
+    sandbox = {"max_sandbox": "danger-full-access", "default_sandbox": "danger-full-access"}
+    async with _serving(workdir, **(sandbox if detached else {})) as client:
         thread_id = await _start(client)
-        if moment == "running a command":
+        if moment != "waiting for the model":
             # Codex's command outlives a SIGKILLed codex unless the server stops it.
-            answering.add(replies.command("sleep 30", login=False))
+            cmd = _DETACHED if detached else "sleep 30"
+            answering.add(replies.command(cmd, login=False))
         else:
             answering.add(replies.hang())
         outcome: dict[str, CallToolResult] = {}
@@ -181,7 +192,7 @@ async def test_codex_killed_mid_turn(
 
         async with anyio.create_task_group() as group:
             group.start_soon(long_turn)
-            if moment == "running a command":
+            if moment != "waiting for the model":
                 await anyio.to_thread.run_sync(answering.wait_for_requests, 2, 30.0)
                 found = await anyio.to_thread.run_sync(
                     wait_for, lambda: _running_command(server_env, b"sleep 30"), 30.0

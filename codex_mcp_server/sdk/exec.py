@@ -343,9 +343,11 @@ class _ProcessTree:
     async def stop(self, process: Process) -> None:
         if self._escalation is not None:
             self._escalation.cancel()
-        if process.returncode is None or self.cancelled:
-            # Stopped early: TERM first so shells can clean up, then KILL whatever is left,
-            # until none is (a process may fork between the scan and its signal).
+        if process.returncode != 0 or self.cancelled:
+            # Stopped early, or codex died (a crash or a kill leaves its commands orphaned,
+            # and only bubblewrap's PID namespace, where the machine allows one, would end
+            # them): TERM first so shells can clean up, then KILL whatever is left, until
+            # none is (a process may fork between the scan and its signal).
             self.signal(signal.SIGTERM)
             with anyio.move_on_after(_TERM_GRACE):
                 await process.wait()
@@ -353,7 +355,7 @@ class _ProcessTree:
                 if not self.signal(signal.SIGKILL):
                     break
         else:
-            # Codex ended by itself: ask what it left in its own group to end too. Helpers in
+            # Codex ended well: ask what it left in its own group to end too. Helpers in
             # sessions of their own (a login shell's background jobs) are left to finish.
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.pgid, signal.SIGTERM)
