@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,7 +95,9 @@ def start_server(codex_home: Path, workdir: Path, tmp_path: Path) -> Iterator[St
     """Starts the server over HTTP on a free port and waits until it accepts connections."""
     started: list[HttpServer] = []
 
-    def start(*, token: str | None = None, host: str = "127.0.0.1") -> HttpServer:
+    def start(
+        *, token: str | None = None, host: str = "127.0.0.1", extra: Sequence[str] = ()
+    ) -> HttpServer:
         env = codex_env(codex_home)
         env.pop("CODEX_MCP_AUTH_TOKEN", None)
         if token is not None:
@@ -115,6 +117,7 @@ def start_server(codex_home: Path, workdir: Path, tmp_path: Path) -> Iterator[St
             str(port),
             "--cwd",
             str(workdir),
+            *extra,
         ]
         with stdout.open("wb") as out, stderr.open("wb") as err:
             process = subprocess.Popen(
@@ -259,6 +262,25 @@ async def test_a_foreign_host_or_origin_is_refused(start_server: StartServer) ->
                 headers={**MCP_HEADERS, "Origin": f"http://127.0.0.1:{server.port}"},
             )
             assert same.status_code == 200
+
+
+async def test_a_proxy_name_given_by_allowed_host_is_accepted(start_server: StartServer) -> None:
+    # A reverse proxy on this machine forwards the public name in Host (and browsers behind
+    # TLS send an https Origin); loopback names still work, others are still refused.
+    server = start_server(token=TOKEN, extra=["--allowed-host", "Codex.Example.com"])
+    auth = {**MCP_HEADERS, "Authorization": f"Bearer {TOKEN}"}
+    with anyio.fail_after(30):
+        async with _http() as http:
+            for headers, status in [
+                ({"Host": "codex.example.com"}, 200),
+                ({"Host": "codex.example.com", "Origin": "https://codex.example.com"}, 200),
+                ({"Host": f"localhost:{server.port}"}, 200),
+                ({"Host": "codex.example.com:8443"}, 421),
+                ({"Host": "attacker.example"}, 421),
+                ({"Host": "codex.example.com", "Origin": "https://attacker.example"}, 403),
+            ]:
+                response = await http.post(server.url, json=INITIALIZE, headers={**auth, **headers})
+                assert response.status_code == status, headers
 
 
 async def test_our_rebinding_protection_on_a_loopback_the_sdk_does_not_know(
@@ -427,3 +449,20 @@ def test_allowed_hosts_come_from_the_bind_address(workdir: Path) -> None:
     assert security.enable_dns_rebinding_protection
     assert security.allowed_hosts == ["192.0.2.7:8123"]
     assert security.allowed_origins == ["http://192.0.2.7:8123"]
+
+    proxied = Settings(
+        cwd=workdir,
+        transport="streamable-http",
+        host="192.0.2.7",
+        port=8123,
+        auth_token=TOKEN,
+        allowed_hosts=("codex.example.com:8443",),
+    )
+    security = transport_security(proxied)
+    assert security is not None
+    assert security.allowed_hosts == ["192.0.2.7:8123", "codex.example.com:8443"]
+    assert security.allowed_origins == [
+        "http://192.0.2.7:8123",
+        "http://codex.example.com:8443",
+        "https://codex.example.com:8443",
+    ]

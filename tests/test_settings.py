@@ -33,6 +33,7 @@ def test_flags_and_variables(tmp_path: Path) -> None:
         "CODEX_MCP_MAX_CONCURRENT_TURNS": "2",
         "CODEX_MCP_IDLE_TIMEOUT": "0",
         "CODEX_MCP_AUTH_TOKEN": "secret",
+        "CODEX_MCP_ALLOWED_HOSTS": "Codex.Example.com, [2001:db8::1]:8443",
     }
     settings = parse_settings(["--default-model", "from-flag", "--max-sandbox", "read-only"], env)
     assert settings.cwd == (root / "work").resolve()
@@ -45,6 +46,9 @@ def test_flags_and_variables(tmp_path: Path) -> None:
     assert settings.max_sandbox == "read-only"
     assert settings.auth_token == "secret"
     assert "secret" not in repr(settings)
+    assert settings.allowed_hosts == ("codex.example.com", "[2001:db8::1]:8443")
+    flagged = parse_settings(["--allowed-host", "a.example", "--allowed-host", "b.example:1"], env)
+    assert flagged.allowed_hosts == ("a.example", "b.example:1")
 
 
 @pytest.mark.parametrize(
@@ -73,6 +77,12 @@ def test_the_mcp_server_argument_stands_in_for_codex_mcp_server(
         ([], {"CODEX_MCP_LOG_LEVEL": "loud"}, "CODEX_MCP_LOG_LEVEL"),
         (["--transport", "streamable-http", "--host", "192.0.2.1"], {}, "CODEX_MCP_AUTH_TOKEN"),
         (["--allowed-root", "/"], {"CODEX_MCP_CWD": "/nonexistent"}, "not an existing"),
+        (["--transport", "streamable-http", "--allowed-host", "a.example"], {}, "proxy"),
+        (["--allowed-host", "https://a.example/mcp"], {}, "expected a host name"),
+        (["--allowed-host", "a.example:0"], {}, "expected a host name"),
+        (["--allowed-host", "a.example:99999"], {}, "expected a host name"),
+        (["--allowed-host", "a example"], {}, "expected a host name"),
+        ([], {"CODEX_MCP_ALLOWED_HOSTS": "[::1"}, "expected a host name"),
         (["something-else"], {}, "invalid choice"),
     ],
 )

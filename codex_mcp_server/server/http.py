@@ -19,7 +19,8 @@ Security:
   this machine cannot reach it. On 127.0.0.1, localhost and ::1 the SDK sets this up; for
   other binds :func:`transport_security` builds the list from the bind address and port
   (a wildcard bind such as ``0.0.0.0`` admits loopback, this machine's host name and the
-  address of its default route; to be reached under another name or address, bind to it).
+  address of its default route). ``--allowed-host`` adds names, such as the public name of
+  a reverse proxy in front of the server, which forwards the client's ``Host``.
 
 Which threads a client sees: **all clients of one server share its thread registry.**
 The token is a single shared secret, so everyone who holds it is the same principal;
@@ -122,14 +123,22 @@ def _bearer_credentials(scope: Scope) -> bytes | None:
 
 
 def transport_security(settings: Settings) -> TransportSecuritySettings | None:
-    """DNS-rebinding protection for the bind address; None where the SDK sets it up itself."""
-    if settings.host in _SDK_PROTECTED_HOSTS:
+    """DNS-rebinding protection for the bind address and the ``--allowed-host`` names; None
+    where the SDK sets it up itself (a loopback bind with no other names)."""
+    if settings.host in _SDK_PROTECTED_HOSTS and not settings.allowed_hosts:
         return None
-    hosts = allowed_hosts(settings.host, settings.port)
+    if settings.host in _SDK_PROTECTED_HOSTS:
+        # What the SDK would allow, as it spells it: any port on a loopback name.
+        hosts = [f"{name}:*" for name in ("127.0.0.1", "localhost", "[::1]")]
+    else:
+        hosts = allowed_hosts(settings.host, settings.port)
+    origins = [f"http://{host}" for host in hosts]
+    for extra in settings.allowed_hosts:
+        hosts.append(extra)
+        # Behind a TLS-terminating proxy, browsers send an https origin.
+        origins += [f"http://{extra}", f"https://{extra}"]
     return TransportSecuritySettings(
-        enable_dns_rebinding_protection=True,
-        allowed_hosts=hosts,
-        allowed_origins=[f"http://{host}" for host in hosts],
+        enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ class Settings:
     transport: Transport = "stdio"
     host: str = "127.0.0.1"
     port: int = 8000
+    allowed_hosts: tuple[str, ...] = ()
     auth_token: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -84,11 +86,21 @@ class Settings:
             raise SettingsError("--max-concurrent-turns must be at least 1")
         if not 0 < self.port < 65536:
             raise SettingsError("--port must be between 1 and 65535")
-        if self.transport == "streamable-http" and not self.auth_token and not self.loopback:
-            raise SettingsError(
-                f"--host {self.host} is reachable from other machines: set CODEX_MCP_AUTH_TOKEN "
-                "to require a bearer token, or bind to 127.0.0.1."
-            )
+        object.__setattr__(
+            self, "allowed_hosts", tuple(_host_header(h) for h in self.allowed_hosts)
+        )
+        if self.transport == "streamable-http" and not self.auth_token:
+            if not self.loopback:
+                raise SettingsError(
+                    f"--host {self.host} is reachable from other machines: set "
+                    "CODEX_MCP_AUTH_TOKEN to require a bearer token, or bind to 127.0.0.1."
+                )
+            if self.allowed_hosts:
+                raise SettingsError(
+                    "--allowed-host means the server is reached under another name, through a "
+                    "proxy that other machines can reach: set CODEX_MCP_AUTH_TOKEN to require "
+                    "a bearer token."
+                )
 
     @property
     def loopback(self) -> bool:
@@ -102,6 +114,21 @@ class Settings:
 
     def sandbox_allowed(self, mode: str) -> bool:
         return SANDBOX_MODES.index(mode) <= SANDBOX_MODES.index(self.max_sandbox)  # type: ignore[arg-type,unused-ignore]
+
+
+_HOST_HEADER = re.compile(r"(?:\[[0-9a-f:.]+\]|[a-z0-9.-]+)(?::(?P<port>[0-9]{1,5}))?")
+
+
+def _host_header(value: str) -> str:
+    """``value`` as the ``Host`` header it admits: ``name`` or ``name:port``, lower case."""
+    host = value.strip().lower()
+    match = _HOST_HEADER.fullmatch(host)
+    if match is None or not 0 < int(match["port"] or 80) < 65536:
+        raise SettingsError(
+            f"--allowed-host {value!r}: expected a host name as clients send it in the Host "
+            "header, with an optional port: codex.example.com or codex.example.com:8443"
+        )
+    return host
 
 
 _HELP = """\
@@ -207,6 +234,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--port", type=int, help="HTTP port. Default: 8000. [CODEX_MCP_PORT]")
     p.add_argument(
+        "--allowed-host",
+        action="append",
+        metavar="NAME[:PORT]",
+        help="Another Host header to accept over HTTP, e.g. the public name of a reverse proxy "
+        "in front of the server (repeatable). Without it, only the bind address is accepted: "
+        "requests under other names get 421, so a web page cannot reach the server by "
+        "rebinding its name to this machine. Requires CODEX_MCP_AUTH_TOKEN. "
+        "[CODEX_MCP_ALLOWED_HOSTS, comma-separated]",
+    )
+    p.add_argument(
         "--log-level",
         choices=get_args(LogLevel),
         type=str.upper,
@@ -297,6 +334,11 @@ def parse_settings(
         values["host"] = host
     if (port := number(args.port, "PORT")) is not None:
         values["port"] = int(port)
+    hosts = args.allowed_host
+    if hosts is None and env.get("CODEX_MCP_ALLOWED_HOSTS"):
+        hosts = [h for h in env["CODEX_MCP_ALLOWED_HOSTS"].split(",") if h.strip()]
+    if hosts:
+        values["allowed_hosts"] = tuple(hosts)
     if token := env.get("CODEX_MCP_AUTH_TOKEN"):
         values["auth_token"] = token
     if "cwd" not in values:
