@@ -311,12 +311,18 @@ async def test_abandoned_stream_is_stopped_when_collected(
     async for event in streamed.events:
         if event["type"] == "turn.started":
             break
+    before = asyncio.all_tasks()
     del streamed, event
     gc.collect()
-    for _ in range(50):  # The loop finalizes the generator in a task of its own.
-        await anyio.sleep(0.02)
-        if not codex_processes(codex_home):
+    # The loop finalizes the generator in a task of its own, which stops codex and closes
+    # its pipes; the test must not end (closing the loop) before that task has.
+    for _ in range(500):
+        if finalizers := asyncio.all_tasks() - before:
             break
+        await anyio.sleep(0.01)
+    assert finalizers, "the abandoned generator was not finalized"
+    _, pending = await asyncio.wait(finalizers, timeout=10)
+    assert not pending
     assert codex_processes(codex_home) == []
 
 
