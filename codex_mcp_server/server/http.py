@@ -125,9 +125,9 @@ def _bearer_credentials(scope: Scope) -> bytes | None:
 def transport_security(settings: Settings) -> TransportSecuritySettings | None:
     """DNS-rebinding protection for the bind address and the ``--allowed-host`` names; None
     where the SDK sets it up itself (a loopback bind with no other names)."""
-    if settings.host in _SDK_PROTECTED_HOSTS and not settings.allowed_hosts:
-        return None
     if settings.host in _SDK_PROTECTED_HOSTS:
+        if not settings.allowed_hosts:
+            return None
         # What the SDK would allow, as it spells it: any port on a loopback name.
         hosts = [f"{name}:*" for name in ("127.0.0.1", "localhost", "[::1]")]
     else:

@@ -7,7 +7,9 @@ progress lines go to, and an event set once it has fully ended (codex stopped an
 Memory is bounded: the registry keeps at most :data:`MAX_THREADS` threads (the least
 recently used idle ones go first; Codex still has them on disk for ``resume_thread``), and a
 thread keeps the items of its last :data:`KEEP_ITEMS_OF_TURNS` turns; older turns keep their
-result (final response, actions, usage) without the items.
+result (final response, actions, usage) without the items. Items are what can be large (a
+command's output), so their text is also bounded across all threads by
+:data:`MAX_ITEM_BYTES`: past it, the turns that ended first lose their items.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from .models import TurnStatus, TurnUsage
 
 __all__ = [
     "KEEP_ITEMS_OF_TURNS",
+    "MAX_ITEM_BYTES",
     "MAX_THREADS",
     "BusyThreadError",
     "Listener",
@@ -36,6 +39,7 @@ __all__ = [
 
 MAX_THREADS = 1000
 KEEP_ITEMS_OF_TURNS = 20
+MAX_ITEM_BYTES = 256 * 1024 * 1024
 
 Listener = Callable[[str], Awaitable[None]]
 
@@ -79,6 +83,8 @@ class TurnRecord:
     thread_known: anyio.Event = field(default_factory=anyio.Event)
     """Set once codex named the thread (or the turn ended without it)."""
     done: anyio.Event = field(default_factory=anyio.Event)
+    item_bytes: int = 0
+    """Characters of text in the items (about their bytes), counted when the turn ends."""
     _actions: Actions | None = None
 
     async def publish(self, line: str, *, count: bool = True) -> None:
@@ -163,9 +169,12 @@ class ThreadRecord:
 class Registry:
     """Threads by id, least recently used first."""
 
-    def __init__(self, max_threads: int = MAX_THREADS) -> None:
+    def __init__(
+        self, max_threads: int = MAX_THREADS, max_item_bytes: int = MAX_ITEM_BYTES
+    ) -> None:
         self._threads: dict[str, ThreadRecord] = {}
         self._max_threads = max_threads
+        self._max_item_bytes = max_item_bytes
 
     def get(self, thread_id: str) -> ThreadRecord:
         try:
@@ -184,6 +193,24 @@ class Registry:
         for old in [r for r in self._threads.values() if not r.running_turn][: max(0, excess)]:
             del self._threads[old.thread_id]
 
+    def settle(self, turn: TurnRecord) -> None:
+        """Account for the items of ``turn``, which has ended; keep all items in budget."""
+        turn.item_bytes = _text_size(turn.items)
+        # Recounted from the records (at most MAX_THREADS * KEEP_ITEMS_OF_TURNS turns) rather
+        # than kept as a running total, which evictions and dropped items would make stale.
+        kept = [
+            t
+            for record in self._threads.values()
+            for t in record.turns
+            if t.items and t.status != "running"
+        ]
+        total = sum(t.item_bytes for t in kept)
+        for oldest in sorted(kept, key=lambda t: t.finished_at or 0.0):
+            if total <= self._max_item_bytes:
+                break
+            total -= oldest.item_bytes
+            oldest.drop_items()
+
     def remove(self, thread_id: str) -> None:
         self._threads.pop(thread_id, None)
 
@@ -194,3 +221,14 @@ class Registry:
 
     def newest_first(self) -> list[ThreadRecord]:
         return sorted(self._threads.values(), key=lambda r: r.updated_at, reverse=True)
+
+
+def _text_size(value: Any) -> int:
+    """Characters of text in ``value`` (an item: dicts, lists, strings, numbers)."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, dict):
+        return sum(len(k) + _text_size(v) for k, v in value.items())
+    if isinstance(value, list):
+        return sum(_text_size(v) for v in value)
+    return 8

@@ -264,6 +264,7 @@ class ThreadService:
                 self._active.discard(turn)
                 if turn.status != "completed":
                     self._forget_unsaved(turn)
+                self.registry.settle(turn)
 
         if not background:
             if listener is not None:
