@@ -9,6 +9,7 @@ from codex_mcp_server.server.registry import KEEP_ITEMS_OF_TURNS, Registry, Thre
 
 
 def _thread(thread_id: str) -> ThreadRecord:
+    """A record as the server makes one, for a thread codex named ``thread_id``."""
     thread = Codex({"codex_path_override": "/nonexistent/codex"}).start_thread()
     return ThreadRecord(thread_id, thread, "/work", {})
 
@@ -24,11 +25,11 @@ def _command(output: str) -> dict[str, Any]:
     }
 
 
-def _ended_turn(record: ThreadRecord, output: str, finished_at: float) -> None:
+def _ended_turn(record: ThreadRecord, output: str) -> None:
     turn = record.new_turn("go")
+    turn.thread_id = record.thread_id
     turn.items.append(_command(output))
     turn.finish("completed")
-    turn.finished_at = finished_at
 
 
 async def test_idle_threads_are_evicted_least_recently_used_first() -> None:
@@ -48,9 +49,12 @@ async def test_idle_threads_are_evicted_least_recently_used_first() -> None:
 
 
 async def test_a_thread_keeps_the_items_of_its_last_turns_only() -> None:
+    registry = Registry()
     record = _thread("t")
+    registry.add(record)
     for n in range(KEEP_ITEMS_OF_TURNS + 1):
-        _ended_turn(record, f"output {n}", finished_at=float(n))
+        _ended_turn(record, f"output {n}")
+        registry.settle(record.turns[-1])
     first, second = record.turns[0], record.turns[1]
     assert first.items == []
     assert [c.command for c in first.actions.commands] == ["cat big.log"]  # Kept without items.
@@ -63,13 +67,13 @@ async def test_items_beyond_the_byte_budget_are_dropped_oldest_first() -> None:
     registry.add(one)
     registry.add(two)
     megabyte = "x" * 1_000_000
-    for record, finished_at in ((one, 1.0), (two, 2.0), (one, 3.0)):
-        _ended_turn(record, megabyte, finished_at)
+    for record in (one, two, one):
+        _ended_turn(record, megabyte)
         registry.settle(record.turns[-1])
     assert all(t.items for t in (*one.turns, *two.turns))  # About 3 MB: within the budget.
     assert one.turns[0].item_bytes > 1_000_000
 
-    _ended_turn(two, megabyte, 4.0)
+    _ended_turn(two, megabyte)
     registry.settle(two.turns[-1])
     # The turn that ended first lost its items (not its result); the others kept theirs.
     assert one.turns[0].items == []
@@ -85,7 +89,24 @@ async def test_a_running_turn_keeps_its_items_whatever_the_budget() -> None:
     registry.add(other)
     running = busy.new_turn("go")
     running.items.append(_command("y" * 100))
-    _ended_turn(other, "z" * 100, 1.0)
+    _ended_turn(other, "z" * 100)
     registry.settle(other.turns[0])
     assert other.turns[0].items == []
     assert running.items == [_command("y" * 100)]
+
+
+async def test_a_thread_that_leaves_the_registry_gives_its_share_back() -> None:
+    registry = Registry(max_item_bytes=2_100_000)
+    gone, kept = _thread("gone"), _thread("kept")
+    registry.add(gone)
+    registry.add(kept)
+    megabyte = "x" * 1_000_000
+    for record in (gone, kept):
+        _ended_turn(record, megabyte)
+        registry.settle(record.turns[-1])
+    registry.remove("gone")
+    _ended_turn(gone, megabyte)  # A turn that ends after its thread was dropped: not counted.
+    registry.settle(gone.turns[-1])
+    _ended_turn(kept, megabyte)
+    registry.settle(kept.turns[-1])
+    assert all(t.items for t in kept.turns)  # 2 MB of the 2.1 MB budget.

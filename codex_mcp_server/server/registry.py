@@ -146,8 +146,6 @@ class ThreadRecord:
 
     def add_turn(self, turn: TurnRecord) -> None:
         self.turns.append(turn)
-        if len(self.turns) > KEEP_ITEMS_OF_TURNS:
-            self.turns[-KEEP_ITEMS_OF_TURNS - 1].drop_items()
 
     def turn_usage(self, cumulative: Usage) -> TurnUsage:
         before = self.cumulative_usage
@@ -175,6 +173,9 @@ class Registry:
         self._threads: dict[str, ThreadRecord] = {}
         self._max_threads = max_threads
         self._max_item_bytes = max_item_bytes
+        # Ended turns that still hold items, oldest first, and the sum of their sizes.
+        self._with_items: dict[TurnRecord, None] = {}
+        self._item_bytes = 0
 
     def get(self, thread_id: str) -> ThreadRecord:
         try:
@@ -191,28 +192,34 @@ class Registry:
         self._threads[record.thread_id] = record
         excess = len(self._threads) - self._max_threads
         for old in [r for r in self._threads.values() if not r.running_turn][: max(0, excess)]:
-            del self._threads[old.thread_id]
+            self.remove(old.thread_id)
 
     def settle(self, turn: TurnRecord) -> None:
-        """Account for the items of ``turn``, which has ended; keep all items in budget."""
+        """Account for the items of ``turn``, which has ended, and enforce the item bounds."""
+        record = self.find(turn.thread_id) if turn.thread_id else None
+        if record is None or turn not in record.turns:
+            return  # Its thread is gone from the registry, and its items with it.
         turn.item_bytes = _text_size(turn.items)
-        # Recounted from the records (at most MAX_THREADS * KEEP_ITEMS_OF_TURNS turns) rather
-        # than kept as a running total, which evictions and dropped items would make stale.
-        kept = [
-            t
-            for record in self._threads.values()
-            for t in record.turns
-            if t.items and t.status != "running"
-        ]
-        total = sum(t.item_bytes for t in kept)
-        for oldest in sorted(kept, key=lambda t: t.finished_at or 0.0):
-            if total <= self._max_item_bytes:
-                break
-            total -= oldest.item_bytes
-            oldest.drop_items()
+        if turn.items:
+            self._with_items[turn] = None
+            self._item_bytes += turn.item_bytes
+        for old in record.turns[:-KEEP_ITEMS_OF_TURNS]:
+            if old in self._with_items:
+                self._drop_items(old)
+        while self._item_bytes > self._max_item_bytes:
+            self._drop_items(next(iter(self._with_items)))  # The one that ended first.
 
     def remove(self, thread_id: str) -> None:
-        self._threads.pop(thread_id, None)
+        record = self._threads.pop(thread_id, None)
+        for turn in record.turns if record else ():
+            if turn in self._with_items:
+                del self._with_items[turn]
+                self._item_bytes -= turn.item_bytes
+
+    def _drop_items(self, turn: TurnRecord) -> None:
+        del self._with_items[turn]
+        self._item_bytes -= turn.item_bytes
+        turn.drop_items()
 
     def touch(self, record: ThreadRecord) -> None:
         """Mark ``record`` as just used, so it is the last to be evicted."""
