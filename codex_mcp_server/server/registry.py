@@ -204,7 +204,7 @@ class Registry:
             self._with_items[turn] = None
             self._item_bytes += turn.item_bytes
         for old in record.turns[:-KEEP_ITEMS_OF_TURNS]:
-            if old in self._with_items:
+            if old.items:
                 self._drop_items(old)
         while self._item_bytes > self._max_item_bytes:
             self._drop_items(next(iter(self._with_items)))  # The one that ended first.
@@ -212,14 +212,16 @@ class Registry:
     def remove(self, thread_id: str) -> None:
         record = self._threads.pop(thread_id, None)
         for turn in record.turns if record else ():
-            if turn in self._with_items:
-                del self._with_items[turn]
-                self._item_bytes -= turn.item_bytes
+            self._uncount(turn)
 
     def _drop_items(self, turn: TurnRecord) -> None:
-        del self._with_items[turn]
-        self._item_bytes -= turn.item_bytes
+        self._uncount(turn)
         turn.drop_items()
+
+    def _uncount(self, turn: TurnRecord) -> None:
+        if turn in self._with_items:
+            del self._with_items[turn]
+            self._item_bytes -= turn.item_bytes
 
     def touch(self, record: ThreadRecord) -> None:
         """Mark ``record`` as just used, so it is the last to be evicted."""
