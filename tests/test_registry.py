@@ -7,11 +7,21 @@ from typing import Any
 from codex_mcp_server.sdk import Codex
 from codex_mcp_server.server.registry import KEEP_ITEMS_OF_TURNS, Registry, ThreadRecord
 
+MEGABYTE = "x" * 1_000_000
+
 
 def _thread(thread_id: str) -> ThreadRecord:
     """A record as the server makes one, for a thread codex named ``thread_id``."""
     thread = Codex({"codex_path_override": "/nonexistent/codex"}).start_thread()
     return ThreadRecord(thread_id, thread, "/work", {})
+
+
+def _registry(*thread_ids: str, **limits: int) -> tuple[Registry, list[ThreadRecord]]:
+    registry = Registry(**limits)
+    records = [_thread(thread_id) for thread_id in thread_ids]
+    for record in records:
+        registry.add(record)
+    return registry, records
 
 
 def _command(output: str) -> dict[str, Any]:
@@ -25,19 +35,18 @@ def _command(output: str) -> dict[str, Any]:
     }
 
 
-def _ended_turn(record: ThreadRecord, output: str) -> None:
+def _end_turn(registry: Registry, record: ThreadRecord, output: str) -> None:
+    """A turn of ``record`` that ran one command printing ``output``, ended and settled."""
     turn = record.new_turn("go")
     turn.thread_id = record.thread_id
     turn.items.append(_command(output))
     turn.finish("completed")
+    registry.settle(turn)
 
 
 async def test_idle_threads_are_evicted_least_recently_used_first() -> None:
-    registry = Registry(max_threads=3)
-    busy, a, b = _thread("busy"), _thread("a"), _thread("b")
+    registry, (busy, a, _) = _registry("busy", "a", "b", max_threads=3)
     busy.new_turn("still running")
-    for record in (busy, a, b):
-        registry.add(record)
     registry.touch(a)  # Now b is the least recently used idle thread.
     registry.add(_thread("c"))
     assert registry.find("b") is None
@@ -49,12 +58,9 @@ async def test_idle_threads_are_evicted_least_recently_used_first() -> None:
 
 
 async def test_a_thread_keeps_the_items_of_its_last_turns_only() -> None:
-    registry = Registry()
-    record = _thread("t")
-    registry.add(record)
+    registry, (record,) = _registry("t")
     for n in range(KEEP_ITEMS_OF_TURNS + 1):
-        _ended_turn(record, f"output {n}")
-        registry.settle(record.turns[-1])
+        _end_turn(registry, record, f"output {n}")
     first, second = record.turns[0], record.turns[1]
     assert first.items == []
     assert [c.command for c in first.actions.commands] == ["cat big.log"]  # Kept without items.
@@ -62,19 +68,13 @@ async def test_a_thread_keeps_the_items_of_its_last_turns_only() -> None:
 
 
 async def test_items_beyond_the_byte_budget_are_dropped_oldest_first() -> None:
-    registry = Registry(max_item_bytes=3_100_000)
-    one, two = _thread("one"), _thread("two")
-    registry.add(one)
-    registry.add(two)
-    megabyte = "x" * 1_000_000
+    registry, (one, two) = _registry("one", "two", max_item_bytes=3_100_000)
     for record in (one, two, one):
-        _ended_turn(record, megabyte)
-        registry.settle(record.turns[-1])
+        _end_turn(registry, record, MEGABYTE)
     assert all(t.items for t in (*one.turns, *two.turns))  # About 3 MB: within the budget.
     assert one.turns[0].item_bytes > 1_000_000
 
-    _ended_turn(two, megabyte)
-    registry.settle(two.turns[-1])
+    _end_turn(registry, two, MEGABYTE)
     # The turn that ended first lost its items (not its result); the others kept theirs.
     assert one.turns[0].items == []
     assert one.turns[0].actions.commands[0].command == "cat big.log"
@@ -83,30 +83,19 @@ async def test_items_beyond_the_byte_budget_are_dropped_oldest_first() -> None:
 
 
 async def test_a_running_turn_keeps_its_items_whatever_the_budget() -> None:
-    registry = Registry(max_item_bytes=10)
-    busy, other = _thread("busy"), _thread("other")
-    registry.add(busy)
-    registry.add(other)
+    registry, (busy, other) = _registry("busy", "other", max_item_bytes=10)
     running = busy.new_turn("go")
     running.items.append(_command("y" * 100))
-    _ended_turn(other, "z" * 100)
-    registry.settle(other.turns[0])
+    _end_turn(registry, other, "z" * 100)
     assert other.turns[0].items == []
     assert running.items == [_command("y" * 100)]
 
 
 async def test_a_thread_that_leaves_the_registry_gives_its_share_back() -> None:
-    registry = Registry(max_item_bytes=2_100_000)
-    gone, kept = _thread("gone"), _thread("kept")
-    registry.add(gone)
-    registry.add(kept)
-    megabyte = "x" * 1_000_000
-    for record in (gone, kept):
-        _ended_turn(record, megabyte)
-        registry.settle(record.turns[-1])
+    registry, (gone, kept) = _registry("gone", "kept", max_item_bytes=2_100_000)
+    _end_turn(registry, gone, MEGABYTE)
+    _end_turn(registry, kept, MEGABYTE)
     registry.remove("gone")
-    _ended_turn(gone, megabyte)  # A turn that ends after its thread was dropped: not counted.
-    registry.settle(gone.turns[-1])
-    _ended_turn(kept, megabyte)
-    registry.settle(kept.turns[-1])
+    _end_turn(registry, gone, MEGABYTE)  # Ends after its thread was dropped: not counted.
+    _end_turn(registry, kept, MEGABYTE)
     assert all(t.items for t in kept.turns)  # 2 MB of the 2.1 MB budget.

@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AsyncExitStack, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -450,15 +450,7 @@ def test_allowed_hosts_come_from_the_bind_address(workdir: Path) -> None:
     assert security.allowed_hosts == ["192.0.2.7:8123"]
     assert security.allowed_origins == ["http://192.0.2.7:8123"]
 
-    proxied = Settings(
-        cwd=workdir,
-        transport="streamable-http",
-        host="192.0.2.7",
-        port=8123,
-        auth_token=TOKEN,
-        allowed_hosts=("codex.example.com:8443",),
-    )
-    security = transport_security(proxied)
+    security = transport_security(replace(public, allowed_hosts=("codex.example.com:8443",)))
     assert security is not None
     assert security.allowed_hosts == ["192.0.2.7:8123", "codex.example.com:8443"]
     assert security.allowed_origins == [
