@@ -520,11 +520,7 @@ async def test_http_refuses_every_request_without_the_token(
                 response = await http.request(method, server.url, headers=MCP_HEADERS)
                 assert response.status_code == 401, method
             for authorization in near_misses:
-                response = await http.post(
-                    server.url,
-                    json=INITIALIZE,
-                    headers={**MCP_HEADERS, "Authorization": authorization},
-                )
+                response = await server.initialize(http, Authorization=authorization)
                 assert response.status_code == 401, authorization
                 assert TOKEN not in response.text
         async with AsyncExitStack() as stack:

@@ -64,6 +64,10 @@ class HttpServer:
     def log(self) -> str:
         return self.stderr.read_text(errors="replace")
 
+    async def initialize(self, http: httpx2.AsyncClient, **headers: str) -> httpx2.Response:
+        """POST a raw ``initialize`` request with the MCP ``Accept`` header plus ``headers``."""
+        return await http.post(self.url, json=INITIALIZE, headers={**MCP_HEADERS, **headers})
+
     def wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -185,23 +189,15 @@ async def test_a_configured_token_is_required_on_every_request(
     server = start_server(token=TOKEN)
     with anyio.fail_after(60):
         async with _http() as http:
-            missing = await http.post(server.url, json=INITIALIZE, headers=MCP_HEADERS)
+            missing = await server.initialize(http)
             assert missing.status_code == 401
             assert missing.headers["www-authenticate"] == 'Bearer realm="codex-mcp-server"'
             assert missing.json()["error"] == "unauthorized"
 
-            basic = await http.post(
-                server.url,
-                json=INITIALIZE,
-                headers={**MCP_HEADERS, "Authorization": "Basic dXNlcjpwYXNz"},
-            )
+            basic = await server.initialize(http, Authorization="Basic dXNlcjpwYXNz")
             assert basic.status_code == 401
 
-            wrong = await http.post(
-                server.url,
-                json=INITIALIZE,
-                headers={**MCP_HEADERS, "Authorization": "Bearer not-the-token"},
-            )
+            wrong = await server.initialize(http, Authorization="Bearer not-the-token")
             assert wrong.status_code == 401
             assert wrong.headers["www-authenticate"] == (
                 'Bearer realm="codex-mcp-server", error="invalid_token"'
@@ -244,23 +240,11 @@ async def test_a_foreign_host_or_origin_is_refused(start_server: StartServer) ->
     server = start_server()
     with anyio.fail_after(30):
         async with _http() as http:
-            rebound = await http.post(
-                server.url,
-                json=INITIALIZE,
-                headers={**MCP_HEADERS, "Host": f"attacker.example:{server.port}"},
-            )
+            rebound = await server.initialize(http, Host=f"attacker.example:{server.port}")
             assert rebound.status_code == 421
-            cross_site = await http.post(
-                server.url,
-                json=INITIALIZE,
-                headers={**MCP_HEADERS, "Origin": "http://attacker.example"},
-            )
+            cross_site = await server.initialize(http, Origin="http://attacker.example")
             assert cross_site.status_code == 403
-            same = await http.post(
-                server.url,
-                json=INITIALIZE,
-                headers={**MCP_HEADERS, "Origin": f"http://127.0.0.1:{server.port}"},
-            )
+            same = await server.initialize(http, Origin=f"http://127.0.0.1:{server.port}")
             assert same.status_code == 200
 
 
@@ -268,7 +252,7 @@ async def test_a_proxy_name_given_by_allowed_host_is_accepted(start_server: Star
     # A reverse proxy on this machine forwards the public name in Host (and browsers behind
     # TLS send an https Origin); loopback names still work, others are still refused.
     server = start_server(token=TOKEN, extra=["--allowed-host", "Codex.Example.com"])
-    auth = {**MCP_HEADERS, "Authorization": f"Bearer {TOKEN}"}
+    auth = {"Authorization": f"Bearer {TOKEN}"}
     with anyio.fail_after(30):
         async with _http() as http:
             for headers, status in [
@@ -279,7 +263,7 @@ async def test_a_proxy_name_given_by_allowed_host_is_accepted(start_server: Star
                 ({"Host": "attacker.example"}, 421),
                 ({"Host": "codex.example.com", "Origin": "https://attacker.example"}, 403),
             ]:
-                response = await http.post(server.url, json=INITIALIZE, headers={**auth, **headers})
+                response = await server.initialize(http, **auth, **headers)
                 assert response.status_code == status, headers
 
 
@@ -291,12 +275,10 @@ async def test_our_rebinding_protection_on_a_loopback_the_sdk_does_not_know(
     server = start_server(host="127.0.0.2")
     with anyio.fail_after(30):
         async with _http() as http:
-            own = await http.post(server.url, json=INITIALIZE, headers=MCP_HEADERS)
+            own = await server.initialize(http)
             assert own.status_code == 200
             for host in ("attacker.example", "127.0.0.1", "127.0.0.2"):
-                refused = await http.post(
-                    server.url, json=INITIALIZE, headers={**MCP_HEADERS, "Host": host}
-                )
+                refused = await server.initialize(http, Host=host)
                 assert refused.status_code == 421, host
 
 
