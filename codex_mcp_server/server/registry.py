@@ -141,11 +141,8 @@ class ThreadRecord:
 
     def new_turn(self, prompt: str) -> TurnRecord:
         turn = TurnRecord(f"turn-{len(self.turns) + 1}", prompt)
-        self.add_turn(turn)
-        return turn
-
-    def add_turn(self, turn: TurnRecord) -> None:
         self.turns.append(turn)
+        return turn
 
     def turn_usage(self, cumulative: Usage) -> TurnUsage:
         before = self.cumulative_usage

@@ -132,7 +132,7 @@ class ThreadService:
 
         def on_started(thread_id: str) -> ThreadRecord:
             record = ThreadRecord(thread_id, thread, str(cwd), snapshot)
-            record.add_turn(turn)
+            record.turns.append(turn)
             self.registry.add(record)
             started.append(record)
             return record
