@@ -56,3 +56,17 @@ def codex_only(home: Path) -> list[int]:
         if b"codex_mcp_server" not in cmdline:
             left.append(pid)
     return left
+
+
+def turn_processes(home: Path) -> list[int]:
+    """What a turn left running: :func:`codex_only`, less the ``codex app-server`` that the
+    app-server engine keeps for as long as the server runs."""
+    left = []
+    for pid in codex_only(home):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"app-server" not in cmdline:
+            left.append(pid)
+    return left

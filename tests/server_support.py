@@ -12,7 +12,7 @@ from mcp.types import CallToolResult
 
 from codex_mcp_server.testing import ScriptedModel, replies
 
-from .procs import codex_only, describe, wait_until_gone
+from .procs import codex_only, describe, turn_processes, wait_until_gone
 
 
 @dataclass
@@ -64,7 +64,7 @@ async def cancel_a_hanging_turn(
         await anyio.to_thread.run_sync(model.wait_for_requests, requests, 20.0)
         assert codex_only(home) != []
         group.cancel_scope.cancel()
-    left = await anyio.to_thread.run_sync(wait_until_gone, home, 1.0, codex_only)
+    left = await anyio.to_thread.run_sync(wait_until_gone, home, 1.0, turn_processes)
     assert left == [], describe(left)
     info = await settled_thread(client, thread_id)
     assert info["turns"][-1]["status"] == "interrupted"

@@ -18,8 +18,10 @@ from codex_mcp_server.sdk import (
     WebSearchMode,
     find_codex,
 )
+from codex_mcp_server.sdk.engine import TurnInput
 from codex_mcp_server.sdk.exec import CodexExec, ExecArgs
-from codex_mcp_server.sdk.thread import normalize_input
+from codex_mcp_server.sdk.exec_engine import ExecEngine
+from codex_mcp_server.sdk.thread import Thread, normalize_input
 
 BASE = ["exec", "--experimental-json"]
 
@@ -128,6 +130,12 @@ def test_global_config_comes_first_so_thread_options_win() -> None:
     ]
 
 
+def _exec_args(codex: Codex, thread: Thread, images: list[str] | None = None) -> ExecArgs:
+    engine = codex.engine
+    assert isinstance(engine, ExecEngine)
+    return engine.exec_args(thread.id, thread.options, TurnInput("p", images or []), None, {})
+
+
 def test_thread_options_accept_enums_and_become_flags() -> None:
     codex = Codex({"config": {"show_raw_agent_reasoning": True}})
     thread = codex.start_thread(
@@ -138,7 +146,7 @@ def test_thread_options_accept_enums_and_become_flags() -> None:
             "web_search_mode": WebSearchMode.CACHED,
         }
     )
-    args = codex.exec.build_args(thread._exec_args("p", [], None, {}))
+    args = codex.exec.build_args(_exec_args(codex, thread))
     assert args == [
         *BASE,
         "--config",
@@ -158,7 +166,7 @@ def test_resumed_thread_passes_resume_before_images() -> None:
     codex = Codex()
     thread = codex.resume_thread("0199-abc")
     assert thread.id == "0199-abc"
-    args = codex.exec.build_args(thread._exec_args("p", ["x.png"], None, {}))
+    args = codex.exec.build_args(_exec_args(codex, thread, ["x.png"]))
     assert args[-4:] == ["resume", "0199-abc", "--image", "x.png"]
 
 

@@ -15,7 +15,7 @@ from mcp import Client
 from codex_mcp_server.server import Settings, build_server
 from codex_mcp_server.testing import ScriptedModel, codex_env, replies
 
-from .procs import codex_processes, describe, wait_until_gone
+from .procs import codex_processes, describe, turn_processes, wait_until_gone
 from .server_support import ProgressLog, settled_thread, structured, text
 from .test_sdk_codex import RECONNECTING_FOREVER, _fake_codex, png
 
@@ -242,7 +242,7 @@ async def test_busy_thread_and_interrupt_turn(
             "turn_id": "turn-2",
             "status": "interrupted",
         }
-        left = wait_until_gone(server_env)
+        left = wait_until_gone(server_env, find=turn_processes)
         assert left == [], describe(left)
     result = outcome["result"]
     assert result.is_error
@@ -269,7 +269,7 @@ async def test_client_cancellation_stops_the_turn(
         await _wait_for_request(model, 2)
         assert codex_processes(server_env) != []
         group.cancel_scope.cancel()
-    left = wait_until_gone(server_env)
+    left = wait_until_gone(server_env, find=turn_processes)
     assert left == [], describe(left)
     info = await settled_thread(client, first["thread_id"])
     assert info["turns"][-1]["status"] == "interrupted"

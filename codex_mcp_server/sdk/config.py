@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Mapping
 from datetime import date, datetime, time
 from typing import Any
@@ -17,7 +18,7 @@ import tomli_w
 
 from .errors import InvalidOptionsError
 
-__all__ = ["serialize_config_overrides", "to_toml_value"]
+__all__ = ["parse_config_override", "serialize_config_overrides", "to_toml_value"]
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -73,3 +74,17 @@ def to_toml_value(value: Any, path: str) -> str:
 def _check_key(key: Any) -> None:
     if not isinstance(key, str) or not key:
         raise InvalidOptionsError("Codex config override keys must be non-empty strings")
+
+
+def parse_config_override(override: str) -> tuple[str, Any]:
+    """``key=value`` as codex reads it: the value as TOML, else as the raw string."""
+    key, _, raw = override.partition("=")
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key.strip(), value

@@ -37,9 +37,16 @@ class CodexNotFoundError(CodexError, FileNotFoundError):
 class CodexExecError(CodexError):
     """The codex process exited unsuccessfully before the turn ended."""
 
-    def __init__(self, exit_code: int | None, signal: int | None, stderr_tail: str) -> None:
+    def __init__(
+        self,
+        exit_code: int | None,
+        signal: int | None,
+        stderr_tail: str,
+        *,
+        program: str = "Codex Exec",
+    ) -> None:
         detail = f"signal {signal}" if signal is not None else f"code {exit_code}"
-        message = f"Codex Exec exited with {detail}"
+        message = f"{program} exited with {detail}"
         if stderr_tail:
             message += f": {stderr_tail}"
         super().__init__(message)

@@ -38,6 +38,7 @@ __all__ = [
     "Usage",
     "WebSearchItem",
     "parse_event",
+    "sanitize_json",
 ]
 
 # ---------------------------------------------------------------------------- items
@@ -225,3 +226,22 @@ def _quote(line: bytes | bytearray | str) -> str:
     if len(line) > _MAX_LINE_IN_ERROR:
         return f"{text[:_MAX_LINE_IN_ERROR]}… ({len(line)} bytes)"
     return text
+
+
+def sanitize_json(value: Any) -> Any:
+    """``value`` (parsed JSON) with lone surrogates in its strings replaced by U+FFFD.
+
+    ``json.loads`` turns an escaped lone surrogate (``"\\ud800"``) into a string that cannot
+    be encoded as UTF-8, which would fail wherever the text is written out later.
+    """
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+        return value
+    if isinstance(value, dict):
+        return {sanitize_json(k): sanitize_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [sanitize_json(v) for v in value]
+    return value

@@ -71,6 +71,8 @@ class ExecArgs:
     web_search_mode: str | None = None
     web_search_enabled: bool | None = None
     approval_policy: str | None = None
+    config_overrides: Sequence[str] = ()
+    """The thread's own ``key=value`` overrides, after the :class:`CodexExec` ones."""
 
 
 class Watchdog:
@@ -131,7 +133,7 @@ class CodexExec:
     def build_args(self, args: ExecArgs) -> list[str]:
         """The arguments after the executable, in the TypeScript SDK's order."""
         command = ["exec", "--experimental-json"]
-        for override in (*self._config_args, *self._config_overrides):
+        for override in (*self._config_args, *self._config_overrides, *args.config_overrides):
             command += ["--config", override]
         if args.base_url:
             command += ["--config", f"openai_base_url={_quoted(args.base_url)}"]
@@ -240,7 +242,7 @@ def _quoted(value: str) -> str:
     return json.dumps(str(value))
 
 
-async def _spawn(command: list[str], env: dict[str, str], stderr: IO[bytes]) -> Process:
+async def _spawn(command: list[str], env: dict[str, str], stderr: IO[bytes] | int) -> Process:
     try:
         return await anyio.open_process(
             command, stdin=PIPE, stdout=PIPE, stderr=stderr, env=env, start_new_session=True

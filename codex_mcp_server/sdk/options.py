@@ -103,6 +103,9 @@ class ThreadOptions(TypedDict, total=False):
     web_search_enabled: bool
     approval_policy: ApprovalMode | str
     additional_directories: Sequence[str]
+    config_overrides: Sequence[str]
+    """Raw ``key=value`` overrides of this thread, after the :class:`CodexOptions` ones
+    (not in TS)."""
 
 
 class TurnOptions(TypedDict, total=False):

@@ -6,15 +6,15 @@ from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal, Union
+from typing import Literal, Union
 
 from typing_extensions import TypedDict
 
+from .engine import Engine, TurnInput
 from .errors import InvalidOptionsError, TurnFailedError
-from .events import ThreadEvent, ThreadItem, Usage, parse_event
-from .exec import CodexExec, ExecArgs, Watchdog
-from .options import CodexOptions, ThreadOptions, TurnOptions
-from .output_schema import check_output_schema, output_schema_file
+from .events import ThreadEvent, ThreadItem, Usage
+from .options import ThreadOptions, TurnOptions
+from .output_schema import check_output_schema
 
 __all__ = [
     "ImageUserInput",
@@ -85,17 +85,16 @@ RunStreamedResult = StreamedTurn
 
 
 class Thread:
-    """A conversation with the agent. Each turn runs one ``codex exec`` process."""
+    """A conversation with the agent, whose turns an :class:`Engine` runs (by default each in
+    its own ``codex exec`` process)."""
 
     def __init__(
         self,
-        exec: CodexExec,
-        options: CodexOptions,
+        engine: Engine,
         thread_options: ThreadOptions,
         thread_id: str | None = None,
     ) -> None:
-        self._exec = exec
-        self._options = options
+        self._engine = engine
         self._thread_options = thread_options
         self._id = thread_id
 
@@ -104,14 +103,29 @@ class Thread:
         """The thread id; ``None`` for a new thread until its first turn starts."""
         return self._id
 
+    @property
+    def options(self) -> ThreadOptions:
+        return self._thread_options
+
+    async def start(self) -> str | None:
+        """Make the thread live on its engine before its first turn: a new thread is created
+        (its id returned, or ``None`` where the id only comes with the first turn), a resumed
+        one loaded (a :class:`CodexError` says why it cannot be)."""
+        if self._id is None:
+            self._id = await self._engine.start_thread(self._thread_options)
+        else:
+            await self._engine.resume_thread(self._id, self._thread_options)
+        return self._id
+
     async def run_streamed(
         self, input: Input, turn_options: TurnOptions | None = None
     ) -> StreamedTurn:
         """Run a turn and receive its events as they come."""
         options = turn_options or {}
         prompt, images = normalize_input(input)
-        schema_json = check_output_schema(options.get("output_schema"))
-        return StreamedTurn(self._stream(prompt, images, schema_json, options))
+        schema = options.get("output_schema")
+        check_output_schema(schema)
+        return StreamedTurn(self._stream(TurnInput(prompt, images, schema), options))
 
     async def run(self, input: Input, turn_options: TurnOptions | None = None) -> Turn:
         """Run a turn to its end and return its items, final response and usage."""
@@ -138,56 +152,14 @@ class Thread:
         return Turn(items, final_response, usage)
 
     async def _stream(
-        self,
-        prompt: str,
-        images: list[str],
-        schema_json: str | None,
-        options: TurnOptions,
+        self, turn: TurnInput, options: TurnOptions
     ) -> AsyncGenerator[ThreadEvent, None]:
-        idle_timeout = options.get("idle_timeout", self._options.get("idle_timeout"))
-        watchdog = Watchdog(idle_timeout) if idle_timeout else None
-        with output_schema_file(schema_json) as schema_path:
-            args = self._exec_args(prompt, images, schema_path, options)
-            lines = self._exec.run(
-                args, cancel_event=options.get("cancel_event"), watchdog=watchdog
-            )
-            async with aclosing(lines):
-                async for line in lines:
-                    event = parse_event(line)
-                    if watchdog is not None:
-                        if event["type"] == "error":
-                            watchdog.warn(str(event.get("message", "")))
-                        else:
-                            watchdog.touch()
-                    if event["type"] == "thread.started":
-                        self._id = event["thread_id"]
-                    yield event
-
-    def _exec_args(
-        self, prompt: str, images: list[str], schema_path: str | None, options: TurnOptions
-    ) -> ExecArgs:
-        thread = self._thread_options
-        return ExecArgs(
-            input=prompt,
-            base_url=self._options.get("base_url"),
-            api_key=self._options.get("api_key"),
-            thread_id=self._id,
-            images=images,
-            model=thread.get("model"),
-            profile=thread.get("profile"),
-            thread_source=thread.get("thread_source"),
-            sandbox_mode=_text(thread.get("sandbox_mode")),
-            working_directory=_text(thread.get("working_directory")),
-            additional_directories=[str(d) for d in thread.get("additional_directories", ())],
-            skip_git_repo_check=bool(thread.get("skip_git_repo_check")),
-            output_schema_file=schema_path,
-            cyber_access_program=options.get("cyber_access_program"),
-            model_reasoning_effort=_text(thread.get("model_reasoning_effort")),
-            network_access_enabled=thread.get("network_access_enabled"),
-            web_search_mode=_text(thread.get("web_search_mode")),
-            web_search_enabled=thread.get("web_search_enabled"),
-            approval_policy=_text(thread.get("approval_policy")),
-        )
+        events = self._engine.run_turn(self._id, self._thread_options, turn, options)
+        async with aclosing(events):  # type: ignore[type-var]
+            async for event in events:
+                if event["type"] == "thread.started":
+                    self._id = event["thread_id"]
+                yield event
 
 
 def normalize_input(input: Input) -> tuple[str, list[str]]:
@@ -208,7 +180,3 @@ def normalize_input(input: Input) -> tuple[str, list[str]]:
                 '"text" (with "text") or "local_image" (with "path")'
             )
     return "\n\n".join(texts), images
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)

@@ -165,9 +165,13 @@ class Registry:
     """Threads by id, least recently used first."""
 
     def __init__(
-        self, max_threads: int = MAX_THREADS, max_item_bytes: int = MAX_ITEM_BYTES
+        self,
+        max_threads: int = MAX_THREADS,
+        max_item_bytes: int = MAX_ITEM_BYTES,
+        on_remove: Callable[[ThreadRecord], None] | None = None,
     ) -> None:
         self._threads: dict[str, ThreadRecord] = {}
+        self._on_remove = on_remove
         self._max_threads = max_threads
         self._max_item_bytes = max_item_bytes
         # Ended turns that still hold items, oldest first, and the sum of their sizes.
@@ -208,8 +212,12 @@ class Registry:
 
     def remove(self, thread_id: str) -> None:
         record = self._threads.pop(thread_id, None)
-        for turn in record.turns if record else ():
+        if record is None:
+            return
+        for turn in record.turns:
             self._uncount(turn)
+        if self._on_remove is not None:
+            self._on_remove(record)
 
     def _drop_items(self, turn: TurnRecord) -> None:
         self._uncount(turn)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, get_args
 
+from ..sdk.codex import EngineName
+
 __all__ = [
     "APPROVAL_POLICIES",
     "SANDBOX_MODES",
@@ -40,6 +42,7 @@ class Settings:
     """How the server runs codex. Every field has a flag and an environment variable."""
 
     codex_path: str | None = None
+    backend: EngineName = "app-server"
     cwd: Path = field(default_factory=Path.cwd)
     default_model: str | None = None
     default_sandbox: SandboxModeName = "read-only"
@@ -153,6 +156,13 @@ def _parser() -> argparse.ArgumentParser:
         "--codex-path",
         help="The codex binary. Default: the openai-codex-cli-bin wheel, else `codex` on PATH. "
         "[CODEX_MCP_CODEX_PATH]",
+    )
+    p.add_argument(
+        "--backend",
+        choices=get_args(EngineName),
+        help="What runs Codex: app-server (one long-lived `codex app-server` holding every "
+        "thread warm) or exec (one `codex exec` process per turn). Default: app-server. "
+        "[CODEX_MCP_BACKEND]",
     )
     p.add_argument(
         "--cwd",
@@ -299,6 +309,8 @@ def parse_settings(
     values: dict[str, object] = {}
     if (codex_path := pick(args.codex_path, "CODEX_PATH")) is not None:
         values["codex_path"] = codex_path
+    if (backend := choice(args.backend, "BACKEND", get_args(EngineName))) is not None:
+        values["backend"] = backend
     if (cwd := pick(args.cwd, "CWD")) is not None:
         values["cwd"] = Path(cwd).expanduser().resolve()
     if (model := pick(args.default_model, "DEFAULT_MODEL")) is not None:

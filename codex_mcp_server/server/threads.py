@@ -38,7 +38,7 @@ from .policy import (
     resolve_files,
 )
 from .registry import BusyThreadError, Listener, Registry, ThreadRecord, TurnRecord
-from .sessions import codex_home, find_session, session_saved, wait_for_session
+from .sessions import codex_home, find_session
 from .settings import Settings
 from .turns import TurnQueue, execute_turn
 
@@ -82,7 +82,8 @@ class ThreadService:
 
     def __init__(self, settings: Settings, registry: Registry | None = None) -> None:
         self.settings = settings
-        self.registry = registry or Registry()
+        self.registry = registry or Registry(on_remove=self._released)
+        self.codex = Codex(_codex_options(settings), engine=settings.backend)
         self._queue = TurnQueue(settings.max_concurrent_turns)
         self._active: set[TurnRecord] = set()
         self._group: anyio.abc.TaskGroup | None = None
@@ -90,8 +91,8 @@ class ThreadService:
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[ThreadService]:
-        """Hold a task group for background turns; stop every turn on exit."""
-        async with anyio.create_task_group() as group:
+        """Hold the engine and a task group for background turns; stop every turn on exit."""
+        async with self.codex, anyio.create_task_group() as group:
             self._group = group
             try:
                 yield self
@@ -123,9 +124,9 @@ class ThreadService:
         background: bool = False,
     ) -> tuple[ThreadRecord, TurnRecord]:
         """A new thread and its first turn."""
-        thread_options, cwd, codex = self._prepare(options)
+        thread_options, cwd = self._prepare(options)
         input = request.input(self.settings, cwd)
-        thread = codex.start_thread(thread_options)
+        thread = self.codex.start_thread(thread_options)
         turn = TurnRecord("turn-1", request.prompt)
         snapshot = _snapshot(options)
         started: list[ThreadRecord] = []
@@ -182,9 +183,13 @@ class ThreadService:
                 "not persisted a thread with this id here. Check the id (list_threads shows the "
                 "ones this server knows), or point CODEX_HOME at the Codex home that has it."
             )
-        thread_options, cwd, codex = self._prepare(options)
+        thread_options, cwd = self._prepare(options)
         input = request.input(self.settings, cwd) if request else ""
-        thread = codex.resume_thread(thread_id, thread_options)
+        thread = self.codex.resume_thread(thread_id, thread_options)
+        try:
+            await thread.start()  # Loads it where the engine holds threads: fails early.
+        except CodexError as exc:
+            raise StartFailedError(f"Codex could not resume thread {thread_id}: {exc}") from None
         record = ThreadRecord(thread_id, thread, str(cwd), _snapshot(options))
         if known is not None:
             record.turns, record.cumulative_usage = known.turns, known.cumulative_usage
@@ -224,7 +229,7 @@ class ThreadService:
         record = self.registry.get(thread_id)
         turn = record.running_turn
         if turn is not None:
-            await _stop(turn)
+            await self._stop(turn)
         return record, turn
 
     async def shutdown(self) -> None:
@@ -232,7 +237,7 @@ class ThreadService:
         with anyio.CancelScope(shield=True):
             async with anyio.create_task_group() as group:
                 for turn in list(self._active):
-                    group.start_soon(_stop, turn)
+                    group.start_soon(self._stop, turn)
 
     # ---------------------------------------------------------------- helpers
 
@@ -263,7 +268,8 @@ class ThreadService:
             finally:
                 self._active.discard(turn)
                 if turn.status != "completed":
-                    self._forget_unsaved(turn)
+                    with anyio.CancelScope(shield=True):
+                        await self._forget_unsaved(turn)
                 self.registry.settle(turn)
 
         if not background:
@@ -281,10 +287,10 @@ class ThreadService:
         # wait in the queue), not for the turn.
         await turn.thread_known.wait()
 
-    def _forget_unsaved(self, turn: TurnRecord) -> None:
+    async def _forget_unsaved(self, turn: TurnRecord) -> None:
         # Codex saves a new thread a few tenths of a second after naming it; stopped before
         # that, the thread cannot be resumed, so it must not look like one that can.
-        if turn.thread_id is None or session_saved(turn.thread_id):
+        if turn.thread_id is None or await self.codex.engine.thread_saved(turn.thread_id, 0):
             return
         self.registry.remove(turn.thread_id)
         turn.error = (
@@ -292,7 +298,20 @@ class ThreadService:
             f"{turn.thread_id} yet, so it cannot be continued: start a new thread."
         )
 
-    def _prepare(self, args: ThreadOptionsInput) -> tuple[ThreadOptions, Path, Codex]:
+    async def _stop(self, turn: TurnRecord) -> None:
+        if turn.thread_id is not None:
+            # Give codex the moment it needs to save a new thread, so that it stays usable.
+            await self.codex.engine.thread_saved(turn.thread_id, _SAVE_WAIT)
+        turn.cancel_scope.cancel()
+        with anyio.move_on_after(_STOP_WAIT):
+            await turn.done.wait()
+
+    def _released(self, record: ThreadRecord) -> None:
+        # Let other Codex processes (the user's app, TUI, another server) take the thread.
+        if self._group is not None:
+            self._group.start_soon(self.codex.engine.release_thread, record.thread_id)
+
+    def _prepare(self, args: ThreadOptionsInput) -> tuple[ThreadOptions, Path]:
         settings = self.settings
         cwd = resolve_dir(args.working_directory, settings, "working_directory")
         sandbox = args.sandbox_mode or settings.default_sandbox
@@ -324,31 +343,27 @@ class ThreadService:
         except CodexError as exc:
             raise PolicyError(f"config: {exc}") from None
         check_config(args.config, settings)
-        codex_options: CodexOptions = {
-            # Last, so no thread config undoes it: commands do not see *KEY*/*SECRET*/*TOKEN*
-            # variables (the server's API keys and its HTTP token).
-            "config_overrides": [*settings.config, *thread_config, _HIDE_SECRETS],
-            "env": {k: v for k, v in os.environ.items() if k != "CODEX_MCP_AUTH_TOKEN"},
-        }
-        if settings.codex_path:
-            codex_options["codex_path_override"] = settings.codex_path
-        if settings.idle_timeout:
-            codex_options["idle_timeout"] = settings.idle_timeout
-        return options, cwd, Codex(codex_options)
+        # Last, so no thread config undoes it: commands do not see *KEY*/*SECRET*/*TOKEN*
+        # variables (the server's API keys and its HTTP token).
+        options["config_overrides"] = [*thread_config, _HIDE_SECRETS]
+        return options, cwd
+
+
+def _codex_options(settings: Settings) -> CodexOptions:
+    options: CodexOptions = {
+        "config_overrides": list(settings.config),
+        "env": {k: v for k, v in os.environ.items() if k != "CODEX_MCP_AUTH_TOKEN"},
+    }
+    if settings.codex_path:
+        options["codex_path_override"] = settings.codex_path
+    if settings.idle_timeout:
+        options["idle_timeout"] = settings.idle_timeout
+    return options
 
 
 def _ensure_idle(record: ThreadRecord) -> None:
     if (turn := record.running_turn) is not None:
         raise BusyThreadError(record.thread_id, turn.turn_id)
-
-
-async def _stop(turn: TurnRecord) -> None:
-    if turn.thread_id is not None:
-        # Give codex the moment it needs to save a new thread, so that it stays usable.
-        await wait_for_session(turn.thread_id, _SAVE_WAIT)
-    turn.cancel_scope.cancel()
-    with anyio.move_on_after(_STOP_WAIT):
-        await turn.done.wait()
 
 
 async def _guarded(execute: Callable[[], Any], turn: TurnRecord) -> None:

@@ -85,13 +85,24 @@ async def execute_turn(
         nonlocal record, failure
         ended = False
         options: TurnOptions = {"output_schema": output_schema} if output_schema else {}
+
+        def named(thread_id: str) -> None:
+            nonlocal record
+            turn.thread_id = thread_id
+            record = on_thread_started(thread_id)
+            turn.thread_known.set()
+
         try:
+            # An engine that creates threads up front names the thread before the queue, so a
+            # background start returns at once; exec names it when its turn starts.
+            if thread.id is not None:
+                named(thread.id)
+            elif (thread_id := await thread.start()) is not None:
+                named(thread_id)
             async with queue.slot(turn), await thread.run_streamed(input, options) as streamed:
                 async for event in streamed.events:
                     if event["type"] == "thread.started":
-                        turn.thread_id = event["thread_id"]
-                        record = on_thread_started(event["thread_id"])
-                        turn.thread_known.set()
+                        named(event["thread_id"])
                     elif event["type"] == "item.completed":
                         item = event["item"]
                         turn.items.append(dict(item))

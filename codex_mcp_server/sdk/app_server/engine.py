@@ -1,0 +1,387 @@
+"""The ``app-server`` engine: one long-lived ``codex app-server`` holding warm threads.
+
+A turn on a loaded thread is a ``turn/start`` request and the notifications that follow, with
+no process to start: a fraction of what a ``codex exec`` run costs. The process is started on
+first use; if it dies, the turns it ran fail with its exit code and stderr, and the next call
+starts a new one, which loads (``thread/resume``) each thread again as it is used.
+
+Cancelling a turn sends ``turn/interrupt``, waits for the turn's end, and then stops what its
+commands left running (background terminals survive an interrupt).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack
+from pathlib import Path
+from types import TracebackType
+from typing import Any, cast
+
+import anyio
+import anyio.abc
+
+from ..config import parse_config_override, serialize_config_overrides, to_toml_value
+from ..engine import TurnInput
+from ..errors import (
+    CodexError,
+    CodexIdleTimeoutError,
+    CodexNotFoundError,
+    InvalidOptionsError,
+    TurnCancelledError,
+)
+from ..events import ThreadEvent, Usage
+from ..locate import CodexBinary, find_codex
+from ..options import CodexOptions, ThreadOptions, TurnOptions
+from .connection import AppServerError, Connection, Message, RequestHandler
+from .events import TurnEvents
+
+__all__ = ["AppServerEngine", "ThreadLockedError"]
+
+_INTERRUPT_WAIT = 5.0
+_CANCEL_POLL = 0.1
+_WRITER_LOCK = "active writer"
+
+
+class ThreadLockedError(AppServerError):
+    """Another Codex process holds the thread (its writer lock)."""
+
+
+class AppServerEngine:
+    """Runs turns on one ``codex app-server``; enter it (``async with``) before use."""
+
+    name = "app-server"
+
+    def __init__(self, options: CodexOptions | None = None) -> None:
+        self._options: CodexOptions = dict(options or {})  # type: ignore[assignment]
+        config = self._options.get("config")
+        overrides = [
+            *(serialize_config_overrides(config) if config is not None else ()),
+            *self._options.get("config_overrides", ()),
+        ]
+        if base_url := self._options.get("base_url"):
+            overrides.append(f"openai_base_url={to_toml_value(base_url, 'base_url')}")
+        self._global_args = [arg for override in overrides for arg in ("--config", override)]
+        self._binary: CodexBinary | None = None
+        self._connection: Connection | None = None
+        self._starting = anyio.Lock()
+        self._stack: AsyncExitStack | None = None
+        self._group: anyio.abc.TaskGroup | None = None
+        self._usage: dict[str, Usage] = {}
+        self.on_request: RequestHandler | None = None
+        """Answers codex's requests (approvals, questions); without it they are declined."""
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> AppServerEngine:
+        stack = AsyncExitStack()
+        self._group = await stack.enter_async_context(anyio.create_task_group())
+        self._stack = stack
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop the app-server and everything under it; returns once they are reaped."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await connection.aclose()  # Shielded: it completes even when we are cancelled.
+        stack, group = self._stack, self._group
+        self._stack = self._group = None
+        if stack is not None and group is not None:
+            group.cancel_scope.cancel()  # The reader tasks of dead processes, if any.
+            await stack.aclose()
+
+    @property
+    def binary(self) -> CodexBinary:
+        if self._binary is None:
+            env = self._options.get("env")
+            self._binary = find_codex(
+                self._options.get("codex_path_override"), env.get("PATH") if env else None
+            )
+        return self._binary
+
+    @property
+    def pid(self) -> int | None:
+        """The app-server's process id, while one runs."""
+        connection = self._connection
+        return connection.pid if connection is not None and connection.alive else None
+
+    async def connect(self) -> Connection:
+        """The running app-server, started (again) if there is none."""
+        if self._group is None:
+            raise CodexError(
+                "The app-server engine runs a process that must be stopped: use "
+                "`async with Codex(options, engine='app-server') as codex:`"
+            )
+        async with self._starting:
+            connection = self._connection
+            if connection is not None and connection.alive:
+                return connection
+            if connection is not None:
+                await connection.aclose()
+            connection = Connection(self.binary, self._global_args, self._env(), self._answer)
+            try:
+                await connection.open(self._group)
+            except CodexNotFoundError:
+                self._binary = None  # Look again next time: codex may have been reinstalled.
+                raise
+            except BaseException:
+                await connection.aclose()
+                raise
+            self._connection = connection
+            return connection
+
+    def _env(self) -> dict[str, str]:
+        given = self._options.get("env")
+        env = dict(given) if given is not None else dict(os.environ)
+        if api_key := self._options.get("api_key"):
+            env["CODEX_API_KEY"] = api_key
+        if self.binary.path_dirs:
+            current = env.get("PATH", "")
+            env["PATH"] = os.pathsep.join([*self.binary.path_dirs, *([current] if current else [])])
+        return env
+
+    # ------------------------------------------------------------------ threads
+
+    async def start_thread(self, options: ThreadOptions) -> str:
+        connection = await self.connect()
+        result = await connection.call("thread/start", self._thread_params(options))
+        thread_id = str(result["thread"]["id"])
+        connection.loaded.add(thread_id)
+        return thread_id
+
+    async def resume_thread(self, thread_id: str, options: ThreadOptions) -> None:
+        await self._load(await self.connect(), thread_id, options)
+
+    async def _load(self, connection: Connection, thread_id: str, options: ThreadOptions) -> None:
+        if thread_id in connection.loaded:
+            return
+        params = {"threadId": thread_id, "excludeTurns": True, **self._thread_params(options)}
+        try:
+            await connection.call("thread/resume", params)
+        except AppServerError as exc:
+            if _WRITER_LOCK in exc.message:
+                raise ThreadLockedError(
+                    exc.method,
+                    exc.code,
+                    f"Thread {thread_id} is open in another Codex process (the Codex app or "
+                    "TUI, `codex exec`, or another server), which holds its writer lock. Close "
+                    "it there and try again, or start a new thread.",
+                ) from None
+            raise
+        connection.loaded.add(thread_id)
+
+    async def release_thread(self, thread_id: str) -> None:
+        connection = self._connection
+        self._usage.pop(thread_id, None)
+        if connection is None or not connection.alive or thread_id not in connection.loaded:
+            return
+        connection.loaded.discard(thread_id)
+        with contextlib.suppress(CodexError):  # It goes with the process anyway.
+            await connection.call("thread/unsubscribe", {"threadId": thread_id})
+
+    async def thread_saved(self, thread_id: str, timeout_s: float) -> bool:
+        return True  # The app-server keeps the thread loaded; it persists it itself.
+
+    # ------------------------------------------------------------------ turns
+
+    async def run_turn(
+        self,
+        thread_id: str | None,
+        options: ThreadOptions,
+        turn: TurnInput,
+        turn_options: TurnOptions,
+    ) -> AsyncIterator[ThreadEvent]:
+        connection = await self.connect()
+        if thread_id is None:
+            thread_id = await self.start_thread(options)
+            yield cast(ThreadEvent, {"type": "thread.started", "thread_id": thread_id})
+        else:
+            await self._load(connection, thread_id, options)
+        idle_timeout = turn_options.get("idle_timeout", self._options.get("idle_timeout"))
+        cancel_event = turn_options.get("cancel_event")
+        stream = connection.subscribe(thread_id)
+        events: TurnEvents | None = None
+        try:
+            started = await connection.call(
+                "turn/start", self._turn_params(thread_id, options, turn)
+            )
+            events = TurnEvents(str(started["turn"]["id"]), self._usage.get(thread_id))
+            last_progress = anyio.current_time()
+            last_warning: str | None = None
+            while not events.ended:
+                wait = (
+                    idle_timeout - (anyio.current_time() - last_progress) if idle_timeout else None
+                )
+                if cancel_event is not None:
+                    wait = _CANCEL_POLL if wait is None else min(wait, _CANCEL_POLL)
+                message: Message | None = None
+                with anyio.move_on_after(wait if wait is not None else float("inf")):
+                    try:
+                        message = await stream.receive()
+                    except anyio.EndOfStream:
+                        connection._check_alive()
+                        raise CodexError("codex app-server stopped routing this thread") from None
+                if message is None:
+                    if cancel_event is not None and cancel_event.is_set():
+                        raise TurnCancelledError("The turn was cancelled")
+                    if idle_timeout and anyio.current_time() - last_progress >= idle_timeout:
+                        raise CodexIdleTimeoutError(idle_timeout, last_warning)
+                    continue
+                params = message.get("params")
+                for event in events.feed(
+                    str(message.get("method")), params if isinstance(params, dict) else {}
+                ):
+                    if event["type"] == "error":
+                        last_warning = str(event.get("message", ""))
+                    else:
+                        last_progress = anyio.current_time()
+                    yield event
+            if events.usage is not None:
+                self._usage[thread_id] = events.usage
+        finally:
+            if events is not None and not events.ended:
+                with anyio.CancelScope(shield=True):
+                    await self._interrupt(connection, thread_id, events, stream)
+            connection.unsubscribe(thread_id, stream)
+
+    async def _interrupt(
+        self,
+        connection: Connection,
+        thread_id: str,
+        events: TurnEvents,
+        stream: anyio.abc.ObjectReceiveStream[Message],
+    ) -> None:
+        with anyio.move_on_after(_INTERRUPT_WAIT):
+            try:
+                await connection.call(
+                    "turn/interrupt", {"threadId": thread_id, "turnId": events.turn_id}
+                )
+                async for message in stream:
+                    params = message.get("params")
+                    events.feed(
+                        str(message.get("method")), params if isinstance(params, dict) else {}
+                    )
+                    if events.ended:
+                        break
+                # An interrupt leaves background terminals running.
+                await connection.call("thread/backgroundTerminals/clean", {"threadId": thread_id})
+            except CodexError:
+                pass  # The turn ended on its own, or the process is gone: stop what is left.
+        connection.kill_processes(sorted(events.command_pids))
+
+    # ------------------------------------------------------------------ parameters
+
+    def _thread_params(self, options: ThreadOptions) -> dict[str, Any]:
+        params: dict[str, Any] = {"cwd": str(options.get("working_directory") or os.getcwd())}
+        if model := options.get("model"):
+            params["model"] = model
+        if sandbox := options.get("sandbox_mode"):
+            params["sandbox"] = str(sandbox)
+        if policy := options.get("approval_policy"):
+            params["approvalPolicy"] = str(policy)
+        if source := options.get("thread_source"):
+            params["threadSource"] = source
+        config = self._thread_config(options)
+        if config:
+            params["config"] = config
+        return params
+
+    def _thread_config(self, options: ThreadOptions) -> dict[str, Any]:
+        """The thread's config as dotted keys, later keys winning as later flags do in exec."""
+        config: dict[str, Any] = {}
+        if profile := options.get("profile"):
+            # app-server takes no profile per thread: layer the profile's file ourselves.
+            config.update(load_profile(self._codex_home(), profile))
+        for override in options.get("config_overrides", ()):
+            key, value = parse_config_override(override)
+            config[key] = value
+        if effort := options.get("model_reasoning_effort"):
+            config["model_reasoning_effort"] = str(effort)
+        if (network := options.get("network_access_enabled")) is not None:
+            config["sandbox_workspace_write.network_access"] = bool(network)
+        if mode := options.get("web_search_mode"):
+            config["web_search"] = str(mode)
+        elif (enabled := options.get("web_search_enabled")) is not None:
+            config["web_search"] = "live" if enabled else "disabled"
+        if directories := options.get("additional_directories"):
+            config["sandbox_workspace_write.writable_roots"] = [str(d) for d in directories]
+        return config
+
+    def _turn_params(
+        self, thread_id: str, options: ThreadOptions, turn: TurnInput
+    ) -> dict[str, Any]:
+        inputs: list[dict[str, Any]] = [{"type": "text", "text": turn.prompt}]
+        inputs += [{"type": "localImage", "path": str(path)} for path in turn.images]
+        params: dict[str, Any] = {"threadId": thread_id, "input": inputs}
+        if cwd := options.get("working_directory"):
+            params["cwd"] = str(cwd)  # Checked again by the caller for every turn.
+        if turn.output_schema is not None:
+            params["outputSchema"] = dict(turn.output_schema)
+        return params
+
+    def _codex_home(self) -> Path:
+        env: Mapping[str, str] = self._options.get("env") or os.environ
+        home = env.get("CODEX_HOME")
+        return Path(home).expanduser() if home else Path.home() / ".codex"
+
+    # ------------------------------------------------------------------ codex's requests
+
+    async def _answer(self, method: str, params: Mapping[str, Any]) -> Any:
+        if self.on_request is not None:
+            return await self.on_request(method, params)
+        return default_answer(method)
+
+
+def default_answer(method: str) -> Any:
+    """What to answer codex when nobody can decide: no to everything that asks for consent."""
+    if method in ("item/commandExecution/requestApproval", "item/fileChange/requestApproval"):
+        return {"decision": "decline"}
+    if method in ("execCommandApproval", "applyPatchApproval"):
+        return {"decision": "denied"}
+    if method == "mcpServer/elicitation/request":
+        return {"action": "decline", "content": None}
+    if method == "item/tool/requestUserInput":
+        return {"answers": {}}
+    if method == "item/permissions/requestApproval":
+        return {"permissions": {}, "scope": "turn"}
+    raise CodexError(f"unsupported request {method}")
+
+
+def load_profile(codex_home: Path, profile: str) -> dict[str, Any]:
+    """The keys of ``$CODEX_HOME/<profile>.config.toml``, flattened to dotted keys."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    if not profile.replace("-", "").replace("_", "").isalnum():
+        raise InvalidOptionsError(
+            f"profile {profile!r}: expected a name of letters, digits, - or _"
+        )
+    path = codex_home / f"{profile}.config.toml"
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidOptionsError(f"profile {profile!r} not found: no {path}") from None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise InvalidOptionsError(f"profile {profile!r}: cannot read {path}: {exc}") from None
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict) and value:
+            for key, child in value.items():
+                walk(f"{prefix}.{key}" if prefix else key, child)
+        else:
+            flat[prefix] = value
+
+    walk("", table)
+    return flat
