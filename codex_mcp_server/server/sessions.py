@@ -8,10 +8,16 @@ from pathlib import Path
 
 import anyio
 
-__all__ = ["codex_home", "find_session", "session_saved", "wait_for_session"]
+__all__ = ["codex_home", "find_session", "is_thread_id", "session_saved", "wait_for_session"]
 
 _POLL_S = 0.05
-_THREAD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,199}")
+# Codex names threads by UUID and files them as rollout-<local time>-<uuid>.jsonl. Only a
+# whole id names a thread: a glob on a part of one would pick some other thread's rollout,
+# and codex, told to resume the part, would start an empty thread under that name.
+_THREAD_ID = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+_ROLLOUT = re.compile(r"rollout-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-(?P<id>.{36})\.jsonl")
 
 
 def codex_home() -> Path:
@@ -20,11 +26,21 @@ def codex_home() -> Path:
 
 
 def find_session(thread_id: str) -> Path | None:
-    """The rollout file of ``thread_id``, or ``None`` if Codex has none (or the id is odd)."""
-    if not _THREAD_ID.fullmatch(thread_id):
+    """The rollout file of ``thread_id``, or ``None`` if Codex has none (or the id is not a
+    whole thread id)."""
+    if not is_thread_id(thread_id):
         return None
     sessions = codex_home() / "sessions"
-    return next(iter(sessions.glob(f"*/*/*/rollout-*-{thread_id}.jsonl")), None)
+    for path in sessions.glob(f"*/*/*/rollout-*{thread_id}.jsonl"):
+        named = _ROLLOUT.fullmatch(path.name)
+        if named is not None and named["id"] == thread_id:
+            return path
+    return None
+
+
+def is_thread_id(text: str) -> bool:
+    """Whether ``text`` has the form of a whole Codex thread id (a UUID)."""
+    return _THREAD_ID.fullmatch(text) is not None
 
 
 def session_saved(thread_id: str) -> bool:

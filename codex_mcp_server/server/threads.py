@@ -38,7 +38,13 @@ from .policy import (
     resolve_files,
 )
 from .registry import BusyThreadError, Listener, Registry, ThreadRecord, TurnRecord
-from .sessions import codex_home, find_session, session_saved, wait_for_session
+from .sessions import (
+    codex_home,
+    find_session,
+    is_thread_id,
+    session_saved,
+    wait_for_session,
+)
 from .settings import Settings
 from .turns import TurnQueue, execute_turn
 
@@ -176,6 +182,13 @@ class ThreadService:
         known = self.registry.find(thread_id)
         if known is not None:
             _ensure_idle(known)
+        if not is_thread_id(thread_id):
+            raise PolicyError(
+                f"No Codex session {thread_id!r}: that is not a whole Codex thread id. Thread "
+                "ids are UUIDs such as 0199a213-81c0-7800-8aa1-bbab2a035a53, and only the "
+                "exact, full id resumes a thread: pass it as list_threads or a turn result "
+                "gave it."
+            )
         if find_session(thread_id) is None:
             raise PolicyError(
                 f"No Codex session {thread_id!r} under {codex_home() / 'sessions'}: Codex has "
