@@ -43,6 +43,7 @@ from .events import (
     TurnStartedEvent,
     Usage,
     WebSearchItem,
+    loads_json,
     parse_event,
 )
 from .locate import CodexBinary, find_codex
@@ -121,6 +122,7 @@ __all__ = [
     "WebSearchItem",
     "WebSearchMode",
     "find_codex",
+    "loads_json",
     "parse_event",
     "serialize_config_overrides",
 ]
