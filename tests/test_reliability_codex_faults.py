@@ -26,6 +26,7 @@ from mcp.types import CallToolResult
 
 from codex_mcp_server.sdk.locate import INSTALL_HINT
 from codex_mcp_server.server import Settings, build_server
+from codex_mcp_server.server.turns import MAX_STRUCTURED_DEPTH
 from codex_mcp_server.testing import RecordedRequest, Reply, ScriptedModel, codex_env, replies
 
 from .faults import (
@@ -600,3 +601,47 @@ async def test_odd_output_over_http_leaves_the_server_up(
     left = await anyio.to_thread.run_sync(wait_until_gone, codex_home, 10.0, codex_only)
     assert left == [], describe(left)
     assert server.process.poll() is None, server.log()
+
+
+def _nested(depth: int) -> Any:
+    value: Any = "bottom"
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+async def test_an_answer_nested_too_deep_leaves_the_turn_readable(
+    server_env: Path,  # noqa: F811
+    workdir: Path,
+    model: ScriptedModel,
+) -> None:
+    """A structured answer 300 levels deep once made the completed turn unreadable through
+    every tool and the resource ("Maximum serialization depth exceeded")."""
+    schema = {"type": "object", "properties": {"a": {}}, "required": ["a"]}
+    deep, kept = _nested(300), _nested(MAX_STRUCTURED_DEPTH)
+    model.add(replies.structured(deep), replies.structured(kept))
+    async with _serving(workdir) as client:
+        result = await _call(client, "start_thread", {"prompt": "x", "output_schema": schema})
+        assert not result.is_error, text(result)
+        turn = structured(result)
+        assert turn["status"] == "completed"
+        assert turn["structured_output"] is None
+        assert json.loads(turn["final_response"]) == deep
+        assert f"deeper than {MAX_STRUCTURED_DEPTH} levels" in turn["error"]
+        assert f"deeper than {MAX_STRUCTURED_DEPTH} levels" in text(result)
+        thread_id = turn["thread_id"]
+
+        for tool in ("wait_turn", "get_thread"):
+            shown = await _call(client, tool, {"thread_id": thread_id})
+            assert not shown.is_error, text(shown)
+        resource = await client.read_resource(f"codex://threads/{thread_id}")
+        assert json.loads(resource.contents[0].text)["turns"][0]["structured_output"] is None  # type: ignore[union-attr]
+        await _server_is_up(client, thread_id)
+
+        again = await _call(
+            client, "run_turn", {"thread_id": thread_id, "prompt": "y", "output_schema": schema}
+        )
+        assert structured(again)["structured_output"] == kept
+        assert structured(again)["error"] is None
+        info = await _call(client, "get_thread", {"thread_id": thread_id})
+        assert structured(info)["turns"][1]["structured_output"] == kept
