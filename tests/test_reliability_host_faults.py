@@ -115,7 +115,8 @@ async def _cancel_round(
     delay = _draw_delay(rng, phase)
     where = f"seed {schedule.seed} round {index}: {kind}, cancel {phase} +{delay:.3f} s"
     print(where)
-    # Cancelling a background start stops only the wait for the thread id: the turn runs on.
+    # Cancelling a background start before codex names the thread stops the turn (the host
+    # has no id for it); once named, the call has returned and the turn runs on.
     background = kind.startswith("background")
     tool = kind.removeprefix("background ")
     arguments: dict[str, Any] = {"prompt": f"round {index}", "background": background}
@@ -157,7 +158,6 @@ async def _cancel_round(
         answered = structured(result)["status"]
         assert answered == ("running" if background else "completed"), (where, answered)
     if thread_id is None:
-        assert not background, f"{where}: the background turn named no thread"
         schedule.count(f"{kind}, {phase}: cancelled before codex named the thread")
         return
     info = structured(await client.call_tool("get_thread", {"thread_id": thread_id}))
@@ -348,3 +348,60 @@ def test_closing_stdin_or_sigterm_at_random_moments(
         servers.close()
     schedule.report()
     assert wait_for(lambda: codex_processes(codex_home) == [], 5.0)
+
+
+# ------------------------------------------------------------ cancelled while queued
+
+
+def _answer(request: RecordedRequest) -> Reply:
+    return replies.message(f"answer to {request.last_user_text}")
+
+
+async def test_a_background_start_cancelled_in_the_queue_never_runs(
+    server_env: Path,  # noqa: F811
+    workdir: Path,
+    model: ScriptedModel,
+) -> None:
+    """The host gives up on a background start_thread while its turn waits for a slot. It
+    never got a thread id, so codex must not run the prompt later as a thread nobody knows."""
+    model.add(replies.hang())
+    model.respond_with(_answer)
+    settings = Settings(cwd=workdir, max_concurrent_turns=1, heartbeat_interval=30.0)
+    async with Client(build_server(settings)) as client:
+        first = await client.call_tool("start_thread", {"prompt": "first", "background": True})
+        first_id = structured(first)["thread_id"]
+        await anyio.to_thread.run_sync(model.wait_for_requests, 1, 20.0)
+
+        progress = ProgressLog()
+        with anyio.fail_after(ROUND_TIMEOUT), anyio.CancelScope() as host:
+
+            async def second() -> None:
+                await client.call_tool(
+                    "start_thread",
+                    {"prompt": "second", "background": True},
+                    progress_callback=progress,
+                )
+                raise AssertionError("the second start returned while the first held the slot")
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(second)
+                await progress.seen.wait()
+                assert progress.messages == [
+                    "queued: 0 turn(s) ahead of this one; at most 1 run at once"
+                ]
+                host.cancel()
+
+        stopped = await client.call_tool("interrupt_turn", {"thread_id": first_id})
+        assert structured(stopped)["status"] == "interrupted"
+        # The queue is first come, first served: had the second turn stayed in it, it would
+        # run before this one.
+        third = await client.call_tool("start_thread", {"prompt": "third"})
+        assert structured(third)["final_response"] == "answer to third"
+        prompts = [request.last_user_text for request in model.requests]
+        assert "second" not in prompts, prompts
+        listed = structured(await client.call_tool("list_threads", {}))["threads"]
+        assert sorted(t["thread_id"] for t in listed) == sorted(
+            [first_id, structured(third)["thread_id"]]
+        )
+    left = await anyio.to_thread.run_sync(wait_until_gone, server_env, 10.0)
+    assert left == [], describe(left)

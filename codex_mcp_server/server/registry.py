@@ -80,6 +80,8 @@ class TurnRecord:
     last_line: str = ""
     listeners: set[Listener] = field(default_factory=set)
     cancel_scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    stop_reason: str = "The turn was stopped by interrupt_turn."
+    """The error recorded when ``cancel_scope`` stops the turn."""
     thread_known: anyio.Event = field(default_factory=anyio.Event)
     """Set once codex named the thread (or the turn ended without it)."""
     done: anyio.Event = field(default_factory=anyio.Event)

@@ -292,7 +292,21 @@ class ThreadService:
         self._group.start_soon(_guarded, execute, turn)
         # The caller needs the thread id, so wait for codex to name the thread (after any
         # wait in the queue), not for the turn.
-        await turn.thread_known.wait()
+        if listener is not None:
+            turn.listeners.add(listener)  # Says so if the turn queues.
+        try:
+            await turn.thread_known.wait()
+        except anyio.get_cancelled_exc_class():
+            if not turn.thread_known.is_set():
+                # The caller gave up before it learnt the thread id, most likely while the
+                # turn queued: nobody asked for the turn any more, so it must not run later
+                # (a new thread would run a prompt its client has no id for).
+                turn.stop_reason = "The turn was cancelled by the client before it started."
+                with anyio.CancelScope(shield=True):
+                    await _stop(turn)
+            raise
+        finally:
+            turn.listeners.discard(listener)
 
     def _forget_unsaved(self, turn: TurnRecord) -> None:
         # Codex saves a new thread a few tenths of a second after naming it; stopped before

@@ -124,7 +124,7 @@ async def execute_turn(
                 group.start_soon(keep_alive)
                 group.start_soon(consume, group)
         if turn.cancel_scope.cancelled_caught:
-            turn.finish("interrupted", "The turn was stopped by interrupt_turn.")
+            turn.finish("interrupted", turn.stop_reason)
         elif failure is not None:
             turn.finish("failed", failure)
         else:
