@@ -222,14 +222,9 @@ class ThreadService:
             raise PolicyError(f"Thread {thread_id} has run no turn yet; use run_turn.")
         turn = record.turns[-1]
         if turn.status == "running":
-            if listener is not None:
-                turn.listeners.add(listener)
-            try:
+            async with turn.listening(listener):
                 with anyio.move_on_after(timeout_s):
                     await turn.done.wait()
-            finally:
-                if listener is not None:
-                    turn.listeners.discard(listener)
         return record, turn
 
     async def interrupt(self, thread_id: str) -> tuple[ThreadRecord, TurnRecord | None]:
@@ -280,22 +275,17 @@ class ThreadService:
                 self.registry.settle(turn)
 
         if not background:
-            if listener is not None:
-                turn.listeners.add(listener)
-            try:
+            async with turn.listening(listener):
                 await execute()
-            finally:
-                turn.listeners.discard(listener)
             return
         if self._group is None:
             raise RuntimeError("background turns need ThreadService.running()")
         self._group.start_soon(_guarded, execute, turn)
         # The caller needs the thread id, so wait for codex to name the thread (after any
         # wait in the queue), not for the turn.
-        if listener is not None:
-            turn.listeners.add(listener)  # Says so if the turn queues.
         try:
-            await turn.thread_known.wait()
+            async with turn.listening(listener):  # Says so if the turn queues.
+                await turn.thread_known.wait()
         except anyio.get_cancelled_exc_class():
             if not turn.thread_known.is_set():
                 # The caller gave up before it learnt the thread id, most likely while the
@@ -305,8 +295,6 @@ class ThreadService:
                 with anyio.CancelScope(shield=True):
                     await _stop(turn)
             raise
-        finally:
-            turn.listeners.discard(listener)
 
     def _forget_unsaved(self, turn: TurnRecord) -> None:
         # Codex saves a new thread a few tenths of a second after naming it; stopped before
