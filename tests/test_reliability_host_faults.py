@@ -14,10 +14,11 @@ from __future__ import annotations
 import json
 import random
 import signal
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,14 @@ from codex_mcp_server.testing import RecordedRequest, Reply, ScriptedModel, code
 from .faults import fault_rounds, seeded, until, wait_for
 from .procs import codex_only, codex_processes, describe, wait_until_gone
 from .server_support import ProgressLog, structured, text
+from .test_server_http import (
+    MCP_HEADERS,
+    HttpServer,
+    StartServer,
+    _connect,
+    _http,
+    start_server,  # noqa: F401  (fixture)
+)
 from .test_server_stdio import RawServer, _server_command
 from .test_server_tools import server_env  # noqa: F401  (fixture)
 
@@ -404,4 +413,101 @@ async def test_a_background_start_cancelled_in_the_queue_never_runs(
             [first_id, structured(third)["thread_id"]]
         )
     left = await anyio.to_thread.run_sync(wait_until_gone, server_env, 10.0)
+    assert left == [], describe(left)
+
+
+# ------------------------------------------------------ a client that stops reading
+
+
+def _stop_reading_after_first_progress(
+    server: HttpServer, session: str, thread_id: str
+) -> socket.socket:
+    """A raw HTTP client that calls wait_turn with a progress token, reads up to the first
+    progress notification, then reads no more (its window kept small so the server's writes
+    back up soon). The caller closes the socket."""
+    body = json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": 7,
+            "method": "tools/call",
+            "params": {
+                "name": "wait_turn",
+                "arguments": {"thread_id": thread_id, "timeout_s": 110},
+                "_meta": {"progressToken": "stalled"},
+            },
+        }
+    ).encode()
+    head = (
+        f"POST /mcp HTTP/1.1\r\nHost: {server.host}:{server.port}\r\n"
+        "Accept: application/json, text/event-stream\r\nContent-Type: application/json\r\n"
+        f"Mcp-Session-Id: {session}\r\nMcp-Protocol-Version: 2025-06-18\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.settimeout(30)
+    raw.connect((server.host, server.port))
+    raw.sendall(head + body)
+    seen = b""
+    while b"notifications/progress" not in seen:
+        chunk = raw.recv(1024)
+        assert chunk, seen
+        seen += chunk
+    return raw
+
+
+async def test_a_client_that_stops_reading_holds_up_no_other_turn(
+    start_server: StartServer,  # noqa: F811
+    model: ScriptedModel,
+    codex_home: Path,
+) -> None:
+    """Over HTTP, a client that called wait_turn and stopped reading its socket once kept
+    another client's turn running after codex had finished, holding its queue slot."""
+    release = threading.Event()
+    chatty = replies.reply(
+        # Four bytes a character: more than the socket buffers hold (a few MB) in fewer lines.
+        *(replies.reasoning_item(f"step {i}: " + "\U0001f600" * 190) for i in range(8000)),
+        replies.assistant_item("all steps done"),
+    )
+
+    def answer(request: RecordedRequest) -> Reply:
+        if request.last_user_text == "many steps":
+            release.wait(60)
+            return chatty
+        return replies.message(f"answer to {request.last_user_text}")
+
+    model.respond_with(answer)
+    server = start_server(extra=["--max-concurrent-turns", "1", "--heartbeat-interval", "0.2"])
+    with anyio.fail_after(120):
+        async with AsyncExitStack() as stack:
+            client = await _connect(stack, server.url)
+            started = await client.call_tool(
+                "start_thread", {"prompt": "many steps", "background": True}
+            )
+            thread_id = structured(started)["thread_id"]
+
+            async with _http() as http:
+                initialized = await server.initialize(http)
+                session = initialized.headers["mcp-session-id"]
+                notice = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+                headers = {**MCP_HEADERS, "Mcp-Session-Id": session}
+                await http.post(server.url, json=notice, headers=headers)
+            stalled = await anyio.to_thread.run_sync(
+                _stop_reading_after_first_progress, server, session, thread_id
+            )
+            try:
+                release.set()
+                waited = await client.call_tool(
+                    "wait_turn", {"thread_id": thread_id, "timeout_s": 60}
+                )
+                assert structured(waited)["status"] == "completed", text(waited)
+                assert structured(waited)["final_response"] == "all steps done"
+                # The slot is free: with one turn at a time, this one runs.
+                again = await client.call_tool(
+                    "run_turn", {"thread_id": thread_id, "prompt": "and now?"}
+                )
+                assert structured(again)["final_response"] == "answer to and now?"
+            finally:
+                stalled.close()
+    left = await anyio.to_thread.run_sync(wait_until_gone, codex_home, 10.0, codex_only)
     assert left == [], describe(left)
