@@ -12,6 +12,7 @@ Every turn is the same: the model asks for ``sleep 0.3``, then answers "done" af
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import socket
@@ -20,6 +21,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -511,3 +513,111 @@ async def test_a_client_that_stops_reading_holds_up_no_other_turn(
                 stalled.close()
     left = await anyio.to_thread.run_sync(wait_until_gone, codex_home, 10.0, codex_only)
     assert left == [], describe(left)
+
+
+# ------------------------------------------- commands that escape group and marker alike
+
+
+_ESCAPEE = b"299.4217"
+"""A sleep's argument, to tell the escaped command from every other process."""
+
+
+def _escapees(argument: bytes = _ESCAPEE) -> list[int]:
+    """Live (not zombie) processes running ``sleep 299.4217`` (or another ``argument``)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if (entry / "cmdline").read_bytes() != b"sleep\0" + argument + b"\0":
+                continue
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def _environ(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/environ").read_bytes()
+
+
+@pytest.mark.parametrize("stop", ["interrupt_turn", "server exit"])
+async def test_a_command_that_escapes_the_group_and_the_marker_is_stopped_too(
+    codex_home: Path, workdir: Path, model: ScriptedModel, stop: str
+) -> None:
+    """Under danger-full-access, ``env -i setsid cmd &`` leaves codex's process group and
+    drops the environment marker; it once outlived interrupt_turn and the server."""
+    escape = f"env -i setsid sleep {_ESCAPEE.decode()} >/dev/null 2>&1 &"
+    model.add(replies.command(escape, login=False), replies.hang())
+    command = _server_command(workdir, "--max-sandbox", "danger-full-access")
+    params = StdioServerParameters(command=command[0], args=command[1:], env=codex_env(codex_home))
+    escaped: list[int] = []
+    try:
+        with anyio.fail_after(ROUND_TIMEOUT):
+            async with Client(params) as client:
+                arguments = {
+                    "prompt": "escape",
+                    "sandbox_mode": "danger-full-access",
+                    "background": True,
+                }
+                started = await client.call_tool("start_thread", arguments)
+                thread_id = structured(started)["thread_id"]
+                await anyio.to_thread.run_sync(model.wait_for_requests, 2, 30.0)
+                assert await anyio.to_thread.run_sync(wait_for, _escapees, 10.0)
+                escaped = _escapees()
+                assert len(escaped) == 1, describe(escaped)
+                assert b"CODEX_HOME" not in _environ(escaped[0])  # The marker's gone too.
+                if stop == "interrupt_turn":
+                    stopped = await client.call_tool("interrupt_turn", {"thread_id": thread_id})
+                    assert structured(stopped)["status"] == "interrupted"
+                    # Gone, and reaped: no zombie is left in the process table either.
+                    gone = await anyio.to_thread.run_sync(
+                        wait_for, lambda: not Path(f"/proc/{escaped[0]}").exists(), 5.0
+                    )
+                    assert gone, describe(escaped)
+        gone = await anyio.to_thread.run_sync(wait_for, lambda: not _escapees(), 5.0)
+        assert gone, describe(_escapees())
+    finally:
+        for pid in _escapees():
+            os.kill(pid, signal.SIGKILL)
+
+
+async def test_ending_a_turn_leaves_the_escapees_of_a_running_turn_alone(
+    codex_home: Path, workdir: Path, model: ScriptedModel
+) -> None:
+    """An orphan says only when it started: a turn that ends stops those that started after
+    it began, but not while another turn that may own them is still running."""
+    first, second = b"299.4218", b"299.4219"
+    for argument in (first, second):
+        escape = f"env -i setsid sleep {argument.decode()} >/dev/null 2>&1 &"
+        model.add(replies.command(escape, login=False), replies.hang())
+    command = _server_command(workdir, "--max-sandbox", "danger-full-access")
+    params = StdioServerParameters(command=command[0], args=command[1:], env=codex_env(codex_home))
+    try:
+        with anyio.fail_after(ROUND_TIMEOUT):
+            async with Client(params) as client:
+                threads = []
+                for index, argument in enumerate((first, second)):
+                    arguments = {
+                        "prompt": f"escape {index}",
+                        "sandbox_mode": "danger-full-access",
+                        "background": True,
+                    }
+                    started = await client.call_tool("start_thread", arguments)
+                    threads.append(structured(started)["thread_id"])
+                    await anyio.to_thread.run_sync(model.wait_for_requests, 2 * index + 2, 30.0)
+                    assert await anyio.to_thread.run_sync(
+                        wait_for, partial(_escapees, argument), 10.0
+                    )
+
+                await client.call_tool("interrupt_turn", {"thread_id": threads[0]})
+                gone = await anyio.to_thread.run_sync(wait_for, lambda: not _escapees(first), 5.0)
+                assert gone, describe(_escapees(first))
+                assert _escapees(second), "the running turn's command was stopped"
+
+                await client.call_tool("interrupt_turn", {"thread_id": threads[1]})
+                gone = await anyio.to_thread.run_sync(wait_for, lambda: not _escapees(second), 5.0)
+                assert gone, describe(_escapees(second))
+    finally:
+        for pid in _escapees(first) + _escapees(second):
+            os.kill(pid, signal.SIGKILL)

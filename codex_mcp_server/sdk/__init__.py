@@ -46,6 +46,7 @@ from .events import (
     loads_json,
     parse_event,
 )
+from .exec import adopt_orphans
 from .locate import CodexBinary, find_codex
 from .options import (
     ApprovalMode,
@@ -121,6 +122,7 @@ __all__ = [
     "UserInput",
     "WebSearchItem",
     "WebSearchMode",
+    "adopt_orphans",
     "find_codex",
     "loads_json",
     "parse_event",
