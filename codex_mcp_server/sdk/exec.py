@@ -323,7 +323,7 @@ class _ProcessTree:
     reaches its commands. Some of its helpers start sessions of their own (the login shell
     that snapshots the user's environment), and their background jobs can outlive them as
     orphans; all of them inherit a marker variable from codex's environment, by which
-    ``/proc`` finds them.
+    ``/proc`` finds them. What drops the marker too is left to :func:`adopt_orphans`.
     """
 
     def __init__(self, pgid: int, marker: str, orphans: object | None = None) -> None:
@@ -366,7 +366,8 @@ class _ProcessTree:
                     break
         else:
             # Codex ended well: ask what it left in its own group to end too. Helpers in
-            # sessions of their own (a login shell's background jobs) are left to finish.
+            # sessions of their own (a login shell's background jobs) are left to finish,
+            # unless orphaned in a subreaper (see adopt_orphans).
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.pgid, signal.SIGTERM)
         await process.wait()
