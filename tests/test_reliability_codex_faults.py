@@ -619,7 +619,8 @@ async def test_an_answer_nested_too_deep_leaves_the_turn_readable(
     every tool and the resource ("Maximum serialization depth exceeded")."""
     schema = {"type": "object", "properties": {"a": {}}, "required": ["a"]}
     deep, kept = _nested(300), _nested(MAX_STRUCTURED_DEPTH)
-    model.add(replies.structured(deep), replies.structured(kept))
+    odd = {"a": "lone \ud800"}  # The answer's JSON text escapes a lone surrogate.
+    model.add(replies.structured(deep), replies.structured(kept), replies.structured(odd))
     async with _serving(workdir) as client:
         result = await _call(client, "start_thread", {"prompt": "x", "output_schema": schema})
         assert not result.is_error, text(result)
@@ -645,3 +646,10 @@ async def test_an_answer_nested_too_deep_leaves_the_turn_readable(
         assert structured(again)["error"] is None
         info = await _call(client, "get_thread", {"thread_id": thread_id})
         assert structured(info)["turns"][1]["structured_output"] == kept
+
+        third = await _call(
+            client, "run_turn", {"thread_id": thread_id, "prompt": "z", "output_schema": schema}
+        )
+        assert structured(third)["structured_output"] == {"a": "lone \ufffd"}
+        resource = await client.read_resource(f"codex://threads/{thread_id}")
+        assert "lone \ufffd" in resource.model_dump_json()

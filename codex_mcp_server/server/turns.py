@@ -7,14 +7,13 @@ timeouts on progress keep waiting.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
 
-from ..sdk import CodexError, Input, Thread, TurnOptions
+from ..sdk import CodexError, Input, Thread, TurnOptions, loads_json
 from .progress import heartbeat, render_event
 from .registry import ThreadRecord, TurnRecord
 
@@ -149,7 +148,7 @@ async def execute_turn(
 def _structured_output(text: str) -> tuple[Any, str | None]:
     """The answer parsed as JSON, or ``None`` and why when it cannot be a result's value."""
     try:
-        value = json.loads(text)
+        value = loads_json(text)  # An answer may escape a lone surrogate: made safe here.
     except (ValueError, RecursionError):
         return None, None
     if _depth_exceeds(value, MAX_STRUCTURED_DEPTH):
