@@ -7,6 +7,7 @@ from typing import Any
 
 import anyio
 import anyio.lowlevel
+import pytest
 
 from codex_mcp_server.sdk import Codex
 from codex_mcp_server.server.registry import (
@@ -187,3 +188,16 @@ async def test_a_slow_listener_hears_how_many_lines_it_missed() -> None:
     kept = FEED_LINES - 4
     assert heard == ["first", big, big, big, skipped(3), *shorts[:kept], skipped(9), "after"]
     assert turn.lines == 1 + 6 + len(shorts) + 1
+
+
+async def test_leaving_a_feed_on_an_error_raises_it_as_it_is() -> None:
+    turn = TurnRecord("turn-1", "x")
+
+    async def never_returns(line: str) -> None:
+        await anyio.sleep_forever()
+
+    with anyio.fail_after(10), pytest.raises(LookupError, match="boom"):
+        async with turn.listening(never_returns):
+            await turn.publish("pending")
+            raise LookupError("boom")
+    assert not turn.feeds

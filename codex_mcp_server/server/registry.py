@@ -191,14 +191,22 @@ class TurnRecord:
             yield
             return
         feed = Feed(listener)
+        failure: BaseException | None = None
         async with anyio.create_task_group() as group:
             group.start_soon(feed.deliver)
             self.feeds.add(feed)
             try:
                 yield
+            except BaseException as exc:
+                # Raised as it is, not in the task group's ExceptionGroup, and without
+                # waiting for the listener.
+                failure = exc
+                group.cancel_scope.cancel()
             finally:
                 self.feeds.discard(feed)
                 feed.close()
+        if failure is not None:
+            raise failure
 
     def finish(self, status: TurnStatus, error: str | None = None) -> None:
         self.status = status
