@@ -387,8 +387,8 @@ def adopt_orphans() -> bool:
     own session is never touched, but one it started in a new session of its own during a
     run would be taken for an orphan of that run. Returns whether it is now a subreaper.
     """
-    if not os.path.isdir("/proc/self/task"):
-        return False
+    if not os.path.exists(f"/proc/self/task/{os.getpid()}/children"):
+        return False  # Without it orphans could not be found, and would never be reaped.
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
