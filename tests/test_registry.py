@@ -1,11 +1,23 @@
-"""The registry's memory bounds: threads by count, items by turn count and by size."""
+"""The registry's memory bounds (threads by count, items by turn count and by size), and
+progress feeds that never wait for a listener."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import anyio
+import anyio.lowlevel
+import pytest
+
 from codex_mcp_server.sdk import Codex
-from codex_mcp_server.server.registry import KEEP_ITEMS_OF_TURNS, Registry, ThreadRecord
+from codex_mcp_server.server.registry import (
+    FEED_CHARS,
+    FEED_LINES,
+    KEEP_ITEMS_OF_TURNS,
+    Registry,
+    ThreadRecord,
+    TurnRecord,
+)
 
 MEGABYTE = "x" * 1_000_000
 
@@ -99,3 +111,93 @@ async def test_a_thread_that_leaves_the_registry_gives_its_share_back() -> None:
     _end_turn(registry, gone, MEGABYTE)  # Ends after its thread was dropped: not counted.
     _end_turn(registry, kept, MEGABYTE)
     assert all(t.items for t in kept.turns)  # 2 MB of the 2.1 MB budget.
+
+
+# ------------------------------------------------------------------ progress feeds
+
+
+async def test_a_listener_that_never_returns_holds_up_neither_the_turn_nor_others() -> None:
+    """An HTTP client that stops reading its socket once held the turn (and its queue slot)
+    in publish after codex had finished."""
+    turn = TurnRecord("turn-1", "x")
+    stuck: list[str] = []
+    prompt: list[str] = []
+
+    async def never_returns(line: str) -> None:
+        stuck.append(line)
+        await anyio.sleep_forever()
+
+    async def keeps_up(line: str) -> None:
+        prompt.append(line)
+
+    lines = [f"line {i} " + "y" * 100 for i in range(3 * FEED_LINES)]
+    async with anyio.create_task_group() as group:
+
+        async def stuck_call() -> None:
+            async with turn.listening(never_returns):
+                await anyio.sleep_forever()
+
+        group.start_soon(stuck_call)
+        await anyio.sleep(0.01)
+        with anyio.fail_after(10):
+            async with turn.listening(keeps_up):
+                for line in lines:
+                    await turn.publish(line)
+                    await turn.publish("working… 10 s", count=False)
+                    await anyio.lowlevel.checkpoint()  # Events come apart in time.
+            feeds = list(turn.feeds)
+        assert len(feeds) == 1  # The stuck one: the other left with its call.
+        held = feeds[0]._lines, feeds[0]._chars
+        group.cancel_scope.cancel()
+    assert [line for line in prompt if line.startswith("line")] == lines
+    assert stuck == [lines[0]]
+    assert held[0] <= FEED_LINES and held[1] <= FEED_CHARS, held
+    assert not turn.feeds
+
+
+async def test_a_slow_listener_hears_how_many_lines_it_missed() -> None:
+    turn = TurnRecord("turn-1", "x")
+    gate, drained = anyio.Event(), anyio.Event()
+    heard: list[str] = []
+
+    def skipped(count: int) -> str:
+        return (
+            f"… {count} progress line(s) skipped: this client read them slower than the turn "
+            "made them (get_thread has the whole turn)"
+        )
+
+    async def slow(line: str) -> None:
+        await gate.wait()
+        heard.append(line)
+        if line == skipped(9):
+            drained.set()
+
+    big = "z" * (FEED_CHARS // 4)
+    shorts = [f"short {index}" for index in range(FEED_LINES + 5)]
+    with anyio.fail_after(10):
+        async with turn.listening(slow):
+            await turn.publish("first")
+            for _ in range(6):
+                await turn.publish(big)  # By size, 3 fit beside "first".
+            await turn.publish("working… 10 s", count=False)  # Dropped: lines are pending.
+            for line in shorts:
+                await turn.publish(line)  # By count, FEED_LINES - 4 fit.
+            gate.set()
+            await drained.wait()
+            await turn.publish("after")  # Drained, the listener hears new lines again.
+    kept = FEED_LINES - 4
+    assert heard == ["first", big, big, big, skipped(3), *shorts[:kept], skipped(9), "after"]
+    assert turn.lines == 1 + 6 + len(shorts) + 1
+
+
+async def test_leaving_a_feed_on_an_error_raises_it_as_it_is() -> None:
+    turn = TurnRecord("turn-1", "x")
+
+    async def never_returns(line: str) -> None:
+        await anyio.sleep_forever()
+
+    with anyio.fail_after(10), pytest.raises(LookupError, match="boom"):
+        async with turn.listening(never_returns):
+            await turn.publish("pending")
+            raise LookupError("boom")
+    assert not turn.feeds

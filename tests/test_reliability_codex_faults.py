@@ -10,11 +10,12 @@ binary for the calls around the faulty one.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +26,12 @@ from mcp.types import CallToolResult
 
 from codex_mcp_server.sdk.locate import INSTALL_HINT
 from codex_mcp_server.server import Settings, build_server
+from codex_mcp_server.server.turns import MAX_STRUCTURED_DEPTH
 from codex_mcp_server.testing import RecordedRequest, Reply, ScriptedModel, codex_env, replies
 
 from .faults import (
     REAL,
+    FaultyCodex,
     act,
     codex_exec_processes,
     faulty_codex,
@@ -37,8 +40,13 @@ from .faults import (
     turn_started,
     wait_for,
 )
-from .procs import codex_processes, describe, wait_until_gone
+from .procs import codex_only, codex_processes, describe, wait_until_gone
 from .server_support import structured, text
+from .test_server_http import (
+    StartServer,
+    _connect,
+    start_server,  # noqa: F401  (fixture)
+)
 from .test_server_tools import server_env  # noqa: F401  (fixture)
 
 CALL_TIMEOUT = 60.0
@@ -516,3 +524,132 @@ async def test_a_run_of_faults_over_stdio_leaves_the_server_up(
         ]
     left = await anyio.to_thread.run_sync(wait_until_gone, codex_home, 10.0)
     assert left == [], describe(left)
+
+
+# ------------------------------------------------------- whatever codex prints, over the wire
+
+
+def _line(event: dict[str, Any]) -> str:
+    # json.dumps escapes a lone surrogate as "\ud800", as a JSON writer that allows one does.
+    return json.dumps(event) + "\n"
+
+
+_USAGE = {"input_tokens": 1, "cached_input_tokens": 0, "output_tokens": 1}
+_LONE_SURROGATE_TURN = act(
+    thread_started()
+    + turn_started()
+    + _line({"type": "item.completed", "item": {"id": "i0", "type": "agent_message",
+                                               "text": "odd \ud800 text"}})
+    + _line({"type": "turn.completed", "usage": _USAGE})
+)  # fmt: skip
+_NUMBERED_THREAD = act(_line({"type": "thread.started", "thread_id": 7}) + turn_started())
+
+
+async def _odd_output_keeps_the_server_up(client: Client) -> None:
+    """The calls of ``_odd_codex``: a healthy thread, a turn whose answer holds a lone
+    surrogate, a thread codex names with a number, then the healthy thread again."""
+    thread_id = await _start(client)
+    odd = await _call(client, "run_turn", {"thread_id": thread_id, "prompt": "odd"})
+    assert not odd.is_error, text(odd)
+    assert structured(odd)["final_response"] == "odd \ufffd text"
+    assert "odd \ufffd text" in text(odd)
+
+    numbered = await _call(client, "start_thread", {"prompt": "numbered"})
+    assert numbered.is_error
+    assert "Codex could not start the thread" in text(numbered), text(numbered)
+    assert 'Failed to parse item: {"type": "thread.started", "thread_id": 7}' in text(numbered)
+
+    await _server_is_up(client, thread_id)
+    listed = structured(await _call(client, "list_threads", {}))["threads"]
+    assert [t["thread_id"] for t in listed] == [thread_id]
+    info = structured(await _call(client, "get_thread", {"thread_id": thread_id}))
+    assert info["turns"][1]["final_response"] == "odd \ufffd text"
+    resource = await client.read_resource(f"codex://threads/{thread_id}")
+    assert "odd \ufffd text" in resource.model_dump_json()
+    await _thread_is_usable(client, thread_id)
+
+
+def _odd_codex(directory: Path) -> FaultyCodex:
+    return faulty_codex(directory, REAL, _LONE_SURROGATE_TURN, _NUMBERED_THREAD)
+
+
+async def test_odd_output_over_stdio_leaves_the_server_up(
+    codex_home: Path, workdir: Path, tmp_path: Path, answering: ScriptedModel
+) -> None:
+    """A lone surrogate once made the stdio server exit 1 writing its answer; a thread id
+    that is no string made list_threads fail for every client until a restart."""
+    codex = _odd_codex(tmp_path / "fake")
+    command = ["-m", "codex_mcp_server", "--cwd", str(workdir), "--codex-path", str(codex.path)]
+    params = StdioServerParameters(command=sys.executable, args=command, env=codex_env(codex_home))
+    async with Client(params) as client:
+        await _odd_output_keeps_the_server_up(client)
+    await _no_codex_left(codex_home)
+
+
+async def test_odd_output_over_http_leaves_the_server_up(
+    start_server: StartServer,  # noqa: F811
+    codex_home: Path,
+    tmp_path: Path,
+    answering: ScriptedModel,
+) -> None:
+    """Over HTTP the lone surrogate gave an empty 200 instead of the result."""
+    codex = _odd_codex(tmp_path / "fake")
+    server = start_server(extra=["--codex-path", str(codex.path)])
+    async with AsyncExitStack() as stack:
+        client = await _connect(stack, server.url)
+        await _odd_output_keeps_the_server_up(client)
+    left = await anyio.to_thread.run_sync(wait_until_gone, codex_home, 10.0, codex_only)
+    assert left == [], describe(left)
+    assert server.process.poll() is None, server.log()
+
+
+def _nested(depth: int) -> Any:
+    value: Any = "bottom"
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+async def test_an_answer_nested_too_deep_leaves_the_turn_readable(
+    server_env: Path,  # noqa: F811
+    workdir: Path,
+    model: ScriptedModel,
+) -> None:
+    """A structured answer 300 levels deep once made the completed turn unreadable through
+    every tool and the resource ("Maximum serialization depth exceeded")."""
+    schema = {"type": "object", "properties": {"a": {}}, "required": ["a"]}
+    deep, kept = _nested(300), _nested(MAX_STRUCTURED_DEPTH)
+    odd = {"a": "lone \ud800"}  # The answer's JSON text escapes a lone surrogate.
+    model.add(replies.structured(deep), replies.structured(kept), replies.structured(odd))
+    async with _serving(workdir) as client:
+        result = await _call(client, "start_thread", {"prompt": "x", "output_schema": schema})
+        assert not result.is_error, text(result)
+        turn = structured(result)
+        assert turn["status"] == "completed"
+        assert turn["structured_output"] is None
+        assert json.loads(turn["final_response"]) == deep
+        assert f"deeper than {MAX_STRUCTURED_DEPTH} levels" in turn["error"]
+        assert f"deeper than {MAX_STRUCTURED_DEPTH} levels" in text(result)
+        thread_id = turn["thread_id"]
+
+        for tool in ("wait_turn", "get_thread"):
+            shown = await _call(client, tool, {"thread_id": thread_id})
+            assert not shown.is_error, text(shown)
+        resource = await client.read_resource(f"codex://threads/{thread_id}")
+        assert json.loads(resource.contents[0].text)["turns"][0]["structured_output"] is None  # type: ignore[union-attr]
+        await _server_is_up(client, thread_id)
+
+        again = await _call(
+            client, "run_turn", {"thread_id": thread_id, "prompt": "y", "output_schema": schema}
+        )
+        assert structured(again)["structured_output"] == kept
+        assert structured(again)["error"] is None
+        info = await _call(client, "get_thread", {"thread_id": thread_id})
+        assert structured(info)["turns"][1]["structured_output"] == kept
+
+        third = await _call(
+            client, "run_turn", {"thread_id": thread_id, "prompt": "z", "output_schema": schema}
+        )
+        assert structured(third)["structured_output"] == {"a": "lone \ufffd"}
+        resource = await client.read_resource(f"codex://threads/{thread_id}")
+        assert "lone \ufffd" in resource.model_dump_json()

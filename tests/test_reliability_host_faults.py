@@ -12,13 +12,16 @@ Every turn is the same: the model asks for ``sleep 0.3``, then answers "done" af
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,14 @@ from codex_mcp_server.testing import RecordedRequest, Reply, ScriptedModel, code
 from .faults import fault_rounds, seeded, until, wait_for
 from .procs import codex_only, codex_processes, describe, wait_until_gone
 from .server_support import ProgressLog, structured, text
+from .test_server_http import (
+    MCP_HEADERS,
+    HttpServer,
+    StartServer,
+    _connect,
+    _http,
+    start_server,  # noqa: F401  (fixture)
+)
 from .test_server_stdio import RawServer, _server_command
 from .test_server_tools import server_env  # noqa: F401  (fixture)
 
@@ -115,7 +126,8 @@ async def _cancel_round(
     delay = _draw_delay(rng, phase)
     where = f"seed {schedule.seed} round {index}: {kind}, cancel {phase} +{delay:.3f} s"
     print(where)
-    # Cancelling a background start stops only the wait for the thread id: the turn runs on.
+    # Cancelling a background start before codex names the thread stops the turn (the host
+    # has no id for it); once named, the call has returned and the turn runs on.
     background = kind.startswith("background")
     tool = kind.removeprefix("background ")
     arguments: dict[str, Any] = {"prompt": f"round {index}", "background": background}
@@ -157,7 +169,6 @@ async def _cancel_round(
         answered = structured(result)["status"]
         assert answered == ("running" if background else "completed"), (where, answered)
     if thread_id is None:
-        assert not background, f"{where}: the background turn named no thread"
         schedule.count(f"{kind}, {phase}: cancelled before codex named the thread")
         return
     info = structured(await client.call_tool("get_thread", {"thread_id": thread_id}))
@@ -348,3 +359,265 @@ def test_closing_stdin_or_sigterm_at_random_moments(
         servers.close()
     schedule.report()
     assert wait_for(lambda: codex_processes(codex_home) == [], 5.0)
+
+
+# ------------------------------------------------------------ cancelled while queued
+
+
+def _answer(request: RecordedRequest) -> Reply:
+    return replies.message(f"answer to {request.last_user_text}")
+
+
+async def test_a_background_start_cancelled_in_the_queue_never_runs(
+    server_env: Path,  # noqa: F811
+    workdir: Path,
+    model: ScriptedModel,
+) -> None:
+    """The host gives up on a background start_thread while its turn waits for a slot. It
+    never got a thread id, so codex must not run the prompt later as a thread nobody knows."""
+    model.add(replies.hang())
+    model.respond_with(_answer)
+    settings = Settings(cwd=workdir, max_concurrent_turns=1, heartbeat_interval=30.0)
+    async with Client(build_server(settings)) as client:
+        first = await client.call_tool("start_thread", {"prompt": "first", "background": True})
+        first_id = structured(first)["thread_id"]
+        await anyio.to_thread.run_sync(model.wait_for_requests, 1, 20.0)
+
+        progress = ProgressLog()
+        with anyio.fail_after(ROUND_TIMEOUT), anyio.CancelScope() as host:
+
+            async def second() -> None:
+                await client.call_tool(
+                    "start_thread",
+                    {"prompt": "second", "background": True},
+                    progress_callback=progress,
+                )
+                raise AssertionError("the second start returned while the first held the slot")
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(second)
+                await progress.seen.wait()
+                assert progress.messages == [
+                    "queued: 0 turn(s) ahead of this one; at most 1 run at once"
+                ]
+                host.cancel()
+
+        stopped = await client.call_tool("interrupt_turn", {"thread_id": first_id})
+        assert structured(stopped)["status"] == "interrupted"
+        # The queue is first come, first served: had the second turn stayed in it, it would
+        # run before this one.
+        third = await client.call_tool("start_thread", {"prompt": "third"})
+        assert structured(third)["final_response"] == "answer to third"
+        prompts = [request.last_user_text for request in model.requests]
+        assert "second" not in prompts, prompts
+        listed = structured(await client.call_tool("list_threads", {}))["threads"]
+        assert sorted(t["thread_id"] for t in listed) == sorted(
+            [first_id, structured(third)["thread_id"]]
+        )
+    left = await anyio.to_thread.run_sync(wait_until_gone, server_env, 10.0)
+    assert left == [], describe(left)
+
+
+# ------------------------------------------------------ a client that stops reading
+
+
+def _stop_reading_after_first_progress(
+    server: HttpServer, session: str, thread_id: str
+) -> socket.socket:
+    """A raw HTTP client that calls wait_turn with a progress token, reads up to the first
+    progress notification, then reads no more (its window kept small so the server's writes
+    back up soon). The caller closes the socket."""
+    body = json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": 7,
+            "method": "tools/call",
+            "params": {
+                "name": "wait_turn",
+                "arguments": {"thread_id": thread_id, "timeout_s": 110},
+                "_meta": {"progressToken": "stalled"},
+            },
+        }
+    ).encode()
+    head = (
+        f"POST /mcp HTTP/1.1\r\nHost: {server.host}:{server.port}\r\n"
+        "Accept: application/json, text/event-stream\r\nContent-Type: application/json\r\n"
+        f"Mcp-Session-Id: {session}\r\nMcp-Protocol-Version: 2025-06-18\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.settimeout(30)
+    raw.connect((server.host, server.port))
+    raw.sendall(head + body)
+    seen = b""
+    while b"notifications/progress" not in seen:
+        chunk = raw.recv(1024)
+        assert chunk, seen
+        seen += chunk
+    return raw
+
+
+async def test_a_client_that_stops_reading_holds_up_no_other_turn(
+    start_server: StartServer,  # noqa: F811
+    model: ScriptedModel,
+    codex_home: Path,
+) -> None:
+    """Over HTTP, a client that called wait_turn and stopped reading its socket once kept
+    another client's turn running after codex had finished, holding its queue slot."""
+    release = threading.Event()
+    chatty = replies.reply(
+        # Four bytes a character: more than the socket buffers hold (a few MB) in fewer lines.
+        *(replies.reasoning_item(f"step {i}: " + "\U0001f600" * 190) for i in range(8000)),
+        replies.assistant_item("all steps done"),
+    )
+
+    def answer(request: RecordedRequest) -> Reply:
+        if request.last_user_text == "many steps":
+            release.wait(60)
+            return chatty
+        return replies.message(f"answer to {request.last_user_text}")
+
+    model.respond_with(answer)
+    server = start_server(extra=["--max-concurrent-turns", "1", "--heartbeat-interval", "0.2"])
+    with anyio.fail_after(120):
+        async with AsyncExitStack() as stack:
+            client = await _connect(stack, server.url)
+            started = await client.call_tool(
+                "start_thread", {"prompt": "many steps", "background": True}
+            )
+            thread_id = structured(started)["thread_id"]
+
+            async with _http() as http:
+                initialized = await server.initialize(http)
+                session = initialized.headers["mcp-session-id"]
+                notice = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+                headers = {**MCP_HEADERS, "Mcp-Session-Id": session}
+                await http.post(server.url, json=notice, headers=headers)
+            stalled = await anyio.to_thread.run_sync(
+                _stop_reading_after_first_progress, server, session, thread_id
+            )
+            try:
+                release.set()
+                waited = await client.call_tool(
+                    "wait_turn", {"thread_id": thread_id, "timeout_s": 60}
+                )
+                assert structured(waited)["status"] == "completed", text(waited)
+                assert structured(waited)["final_response"] == "all steps done"
+                # The slot is free: with one turn at a time, this one runs.
+                again = await client.call_tool(
+                    "run_turn", {"thread_id": thread_id, "prompt": "and now?"}
+                )
+                assert structured(again)["final_response"] == "answer to and now?"
+            finally:
+                stalled.close()
+    left = await anyio.to_thread.run_sync(wait_until_gone, codex_home, 10.0, codex_only)
+    assert left == [], describe(left)
+
+
+# ------------------------------------------- commands that escape group and marker alike
+
+
+_ESCAPEE = b"299.4217"
+"""A sleep's argument, to tell the escaped command from every other process."""
+
+
+def _escapees(argument: bytes = _ESCAPEE) -> list[int]:
+    """Live (not zombie) processes running ``sleep 299.4217`` (or another ``argument``)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if (entry / "cmdline").read_bytes() != b"sleep\0" + argument + b"\0":
+                continue
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def _environ(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/environ").read_bytes()
+
+
+@pytest.mark.parametrize("stop", ["interrupt_turn", "server exit"])
+async def test_a_command_that_escapes_the_group_and_the_marker_is_stopped_too(
+    codex_home: Path, workdir: Path, model: ScriptedModel, stop: str
+) -> None:
+    """Under danger-full-access, ``env -i setsid cmd &`` leaves codex's process group and
+    drops the environment marker; it once outlived interrupt_turn and the server."""
+    escape = f"env -i setsid sleep {_ESCAPEE.decode()} >/dev/null 2>&1 &"
+    model.add(replies.command(escape, login=False), replies.hang())
+    command = _server_command(workdir, "--max-sandbox", "danger-full-access")
+    params = StdioServerParameters(command=command[0], args=command[1:], env=codex_env(codex_home))
+    escaped: list[int] = []
+    try:
+        with anyio.fail_after(ROUND_TIMEOUT):
+            async with Client(params) as client:
+                arguments = {
+                    "prompt": "escape",
+                    "sandbox_mode": "danger-full-access",
+                    "background": True,
+                }
+                started = await client.call_tool("start_thread", arguments)
+                thread_id = structured(started)["thread_id"]
+                await anyio.to_thread.run_sync(model.wait_for_requests, 2, 30.0)
+                assert await anyio.to_thread.run_sync(wait_for, _escapees, 10.0)
+                escaped = _escapees()
+                assert len(escaped) == 1, describe(escaped)
+                assert b"CODEX_HOME" not in _environ(escaped[0])  # The marker's gone too.
+                if stop == "interrupt_turn":
+                    stopped = await client.call_tool("interrupt_turn", {"thread_id": thread_id})
+                    assert structured(stopped)["status"] == "interrupted"
+                    # Gone, and reaped: no zombie is left in the process table either.
+                    gone = await anyio.to_thread.run_sync(
+                        wait_for, lambda: not Path(f"/proc/{escaped[0]}").exists(), 5.0
+                    )
+                    assert gone, describe(escaped)
+        gone = await anyio.to_thread.run_sync(wait_for, lambda: not _escapees(), 5.0)
+        assert gone, describe(_escapees())
+    finally:
+        for pid in _escapees():
+            os.kill(pid, signal.SIGKILL)
+
+
+async def test_ending_a_turn_leaves_the_escapees_of_a_running_turn_alone(
+    codex_home: Path, workdir: Path, model: ScriptedModel
+) -> None:
+    """An orphan says only when it started: a turn that ends stops those that started after
+    it began, but not while another turn that may own them is still running."""
+    first, second = b"299.4218", b"299.4219"
+    for argument in (first, second):
+        escape = f"env -i setsid sleep {argument.decode()} >/dev/null 2>&1 &"
+        model.add(replies.command(escape, login=False), replies.hang())
+    command = _server_command(workdir, "--max-sandbox", "danger-full-access")
+    params = StdioServerParameters(command=command[0], args=command[1:], env=codex_env(codex_home))
+    try:
+        with anyio.fail_after(ROUND_TIMEOUT):
+            async with Client(params) as client:
+                threads = []
+                for index, argument in enumerate((first, second)):
+                    arguments = {
+                        "prompt": f"escape {index}",
+                        "sandbox_mode": "danger-full-access",
+                        "background": True,
+                    }
+                    started = await client.call_tool("start_thread", arguments)
+                    threads.append(structured(started)["thread_id"])
+                    await anyio.to_thread.run_sync(model.wait_for_requests, 2 * index + 2, 30.0)
+                    assert await anyio.to_thread.run_sync(
+                        wait_for, partial(_escapees, argument), 10.0
+                    )
+
+                await client.call_tool("interrupt_turn", {"thread_id": threads[0]})
+                gone = await anyio.to_thread.run_sync(wait_for, lambda: not _escapees(first), 5.0)
+                assert gone, describe(_escapees(first))
+                assert _escapees(second), "the running turn's command was stopped"
+
+                await client.call_tool("interrupt_turn", {"thread_id": threads[1]})
+                gone = await anyio.to_thread.run_sync(wait_for, lambda: not _escapees(second), 5.0)
+                assert gone, describe(_escapees(second))
+    finally:
+        for pid in _escapees(first) + _escapees(second):
+            os.kill(pid, signal.SIGKILL)

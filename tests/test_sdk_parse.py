@@ -7,7 +7,7 @@ import json
 import anyio
 import pytest
 
-from codex_mcp_server.sdk import CodexParseError, parse_event
+from codex_mcp_server.sdk import CodexParseError, loads_json, parse_event
 from codex_mcp_server.sdk.exec import _read_lines
 
 
@@ -54,6 +54,14 @@ def test_parse_keeps_the_last_of_duplicate_keys() -> None:
         '{"type": 3}',
         '{"type":"item.completed"}',
         '{"type":"item.started","item":"text"}',
+        '{"type":"item.completed","item":{"id":"i","text":"no type"}}',
+        '{"type":"item.completed","item":{"id":"i","type":"agent_message","text":["x"]}}',
+        '{"type":"thread.started"}',
+        '{"type":"thread.started","thread_id":7}',
+        '{"type":"thread.started","thread_id":{"a":1}}',
+        '{"type":"thread.started","thread_id":""}',
+        '{"type":"turn.failed","error":"boom"}',
+        '{"type":"turn.failed","error":{"message":null}}',
         b"\xff\xfe",
     ],
 )
@@ -62,6 +70,58 @@ def test_parse_rejects_malformed_lines_quoting_them(line: str | bytes) -> None:
         parse_event(line)
     quoted = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
     assert info.value.line == quoted
+
+
+@pytest.mark.parametrize(
+    ("line", "text"),
+    [
+        (
+            b'{"type":"item.completed","item":{"type":"agent_message","text":"a\\ud800b"}}',
+            "a\ufffdb",
+        ),
+        ('{"type":"item.completed","item":{"type":"agent_message","text":"\\udfff"}}', "\ufffd"),
+        (b'{"type":"item.completed","item":{"type":"agent_message","text":"\\uDC00"}}', "\ufffd"),
+        (
+            b'{"type":"item.completed","item":{"type":"agent_message","text":"\xed\xa0\x80!"}}',
+            "\ufffd!",
+        ),
+        ('{"type":"item.completed","item":{"type":"agent_message","text":"\ud800"}}', "\ufffd"),
+        # A whole pair is one character, and an escaped backslash is no escape at all.
+        (
+            b'{"type":"item.completed","item":{"type":"agent_message","text":"\\ud83d\\ude00"}}',
+            "\U0001f600",
+        ),
+        (
+            b'{"type":"item.completed","item":{"type":"agent_message","text":"\\\\ud800"}}',
+            "\\ud800",
+        ),
+        ('{"type":"item.completed","item":{"type":"agent_message","text":"\ud55c"}}', "\ud55c"),
+    ],
+)
+def test_lone_surrogates_become_replacement_characters(line: str | bytes, text: str) -> None:
+    event = parse_event(line)
+    assert event["type"] == "item.completed"
+    assert event["item"]["text"] == text  # type: ignore[typeddict-item]
+    json.dumps(event, ensure_ascii=False).encode()  # Writable as UTF-8.
+
+
+def test_loads_json_replaces_lone_surrogates_everywhere() -> None:
+    deep = "[" * 500 + '"\\ud800"' + "]" * 500
+    nested = loads_json(deep)
+    for _ in range(500):
+        nested = nested[0]
+    assert nested == "\ufffd"
+    value = loads_json(b'{"k\\udc00":["\\ud800",{"x":"\\udbff"}],"n":1}')
+    assert value == {"k\ufffd": ["\ufffd", {"x": "\ufffd"}], "n": 1}
+    assert loads_json('"\\ud800"') == "\ufffd"
+    plain = loads_json(b'{"a":"b"}')
+    assert plain == {"a": "b"}
+
+
+def test_a_line_nested_deeper_than_json_allows_is_a_parse_error() -> None:
+    line = '{"type":"item.completed","item":' * 5000 + "1" + "}" * 5000
+    with pytest.raises(CodexParseError, match="Failed to parse item: "):
+        parse_event(line)
 
 
 def test_parse_error_truncates_huge_lines() -> None:
@@ -103,7 +163,9 @@ async def test_line_reader_splits_across_chunks(chunks: list[bytes], lines: list
 
 
 async def test_line_reader_reads_a_line_far_beyond_64_kib() -> None:
-    payload = json.dumps({"type": "item.completed", "item": {"text": "x" * 20_000_000}}).encode()
+    payload = json.dumps(
+        {"type": "item.completed", "item": {"type": "reasoning", "text": "x" * 20_000_000}}
+    ).encode()
     chunks = [payload[i : i + 262_144] for i in range(0, len(payload), 262_144)]
     chunks[-1] += b"\n" + b'{"type":"turn.started"}\n'
     lines = await _collect(chunks)

@@ -706,3 +706,41 @@ async def test_the_sdk_api_key_stays_out_of_errors(
         await exited.run("x")
     for error in (failed.value, stopped.value):
         assert key not in str(error) and key not in repr(error), error
+
+
+# ------------------------------------------------------------------- thread ids
+
+
+async def test_only_a_whole_thread_id_resumes_a_thread(
+    codex_home: Path, workdir: Path, model: ScriptedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A part of a real id once matched its rollout by glob; codex, told to resume the part,
+    then started a new, empty thread that the server filed under the part as if resumed."""
+    for name, value in codex_env(codex_home).items():
+        monkeypatch.setenv(name, value)
+    settings = Settings(cwd=workdir, tool_set="all", heartbeat_interval=30.0)
+    async with Client(build_server(settings)) as first_server:
+        model.add(replies.message("the original"))
+        thread_id = structured(await first_server.call_tool("start_thread", {"prompt": "x"}))[
+            "thread_id"
+        ]
+    rollouts = sorted((codex_home / "sessions").rglob("rollout-*.jsonl"))
+    async with Client(build_server(settings)) as server:
+        for part in (thread_id[-12:], thread_id[9:], thread_id[:-1], f"x{thread_id}"):
+            for tool, arguments in (
+                ("resume_thread", {"thread_id": part, "prompt": "hello?"}),
+                ("codex-reply", {"threadId": part, "prompt": "hello?"}),
+            ):
+                refused = await server.call_tool(tool, arguments)
+                assert refused.is_error, text(refused)
+                assert "not a whole Codex thread id" in text(refused), text(refused)
+                assert "exact, full id" in text(refused)
+        assert structured(await server.call_tool("list_threads", {}))["threads"] == []
+        assert sorted((codex_home / "sessions").rglob("rollout-*.jsonl")) == rollouts
+        assert len(model.requests) == 1
+
+        model.add(replies.message("resumed"))
+        resumed = await server.call_tool("resume_thread", {"thread_id": thread_id, "prompt": "y"})
+        assert not resumed.is_error, text(resumed)
+        assert structured(resumed)["final_response"] == "resumed"
+        assert "the original" in json.dumps(model.requests[1].input)

@@ -24,8 +24,7 @@ async def test_turns_beyond_the_limit_wait_and_start_in_order() -> None:
         async def listen(line: str) -> None:
             lines[index].append(line)
 
-        record.listeners.add(listen)
-        async with queue.slot(record):
+        async with record.listening(listen), queue.slot(record):
             started.append(index)
             running += 1
             most = max(most, running)

@@ -43,8 +43,10 @@ from .events import (
     TurnStartedEvent,
     Usage,
     WebSearchItem,
+    loads_json,
     parse_event,
 )
+from .exec import adopt_orphans
 from .locate import CodexBinary, find_codex
 from .options import (
     ApprovalMode,
@@ -120,7 +122,9 @@ __all__ = [
     "UserInput",
     "WebSearchItem",
     "WebSearchMode",
+    "adopt_orphans",
     "find_codex",
+    "loads_json",
     "parse_event",
     "serialize_config_overrides",
 ]

@@ -8,6 +8,7 @@ keeps whatever it is given, so consumers should treat unknown ``type`` values as
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Literal, Union, cast
 
 from typing_extensions import NotRequired, TypedDict
@@ -37,8 +38,8 @@ __all__ = [
     "TurnStartedEvent",
     "Usage",
     "WebSearchItem",
+    "loads_json",
     "parse_event",
-    "sanitize_json",
 ]
 
 # ---------------------------------------------------------------------------- items
@@ -200,17 +201,31 @@ def parse_event(line: bytes | bytearray | str) -> ThreadEvent:
     """Parse one JSONL line of codex's stdout into an event.
 
     Raises :class:`CodexParseError` (quoting the line, truncated) when the line is not a JSON
-    object with a string ``type``, or an item event lacks its ``item`` object.
+    object with a string ``type``, or a field the SDK reads has the wrong type: an item
+    event's ``item`` (an object with a string ``type``; an ``agent_message``'s ``text`` a
+    string), ``thread.started``'s ``thread_id``, ``turn.failed``'s ``error.message``. Lone
+    surrogates in strings become U+FFFD (see :func:`loads_json`).
     """
     try:
-        event = json.loads(line)
-    except ValueError:
+        event = loads_json(line)
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than json allows.
         raise CodexParseError(_quote(line)) from None
     if not isinstance(event, dict) or not isinstance(event.get("type"), str):
         raise CodexParseError(_quote(line))
     kind = event["type"]
     if kind in _ITEM_EVENTS:
-        if not isinstance(event.get("item"), dict):
+        item = event.get("item")
+        if not isinstance(item, dict) or not isinstance(item.get("type"), str):
+            raise CodexParseError(_quote(line))
+        if item["type"] == "agent_message" and not isinstance(item.get("text"), str):
+            raise CodexParseError(_quote(line))
+    elif kind == "thread.started":
+        # A thread id is a key of the caller's state (and a command-line argument later).
+        if not isinstance(event.get("thread_id"), str) or not event["thread_id"]:
+            raise CodexParseError(_quote(line))
+    elif kind == "turn.failed":
+        error = event.get("error")
+        if not isinstance(error, dict) or not isinstance(error.get("message"), str):
             raise CodexParseError(_quote(line))
     elif kind == "turn.completed":
         usage = event.get("usage")
@@ -220,6 +235,65 @@ def parse_event(line: bytes | bytearray | str) -> ThreadEvent:
     return cast(ThreadEvent, event)
 
 
+# json.loads decodes bytes with "surrogatepass", so a surrogate may also come UTF-8-style.
+_ENCODED_SURROGATE = re.compile(rb"\xed[\xa0-\xbf]")
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def loads_json(line: bytes | bytearray | str) -> Any:
+    """``json.loads``, with every lone surrogate in a string (key or value) replaced by U+FFFD.
+
+    JSON may escape half of a UTF-16 pair (``"\\ud800"``); Python decodes it to a ``str``
+    that cannot be encoded as UTF-8, so whoever writes it on (a log, a pipe, an HTTP body)
+    fails far from here. Only a line that may hold one is walked: the test is two substring
+    searches (an escaped backslash before "ud" is a false alarm that costs the walk).
+    Raises ``ValueError`` as ``json.loads`` does.
+    """
+    value = json.loads(line)
+    if isinstance(line, str):
+        suspect = (
+            "\\ud" in line
+            or "\\uD" in line
+            or (not line.isascii() and _LONE_SURROGATE.search(line) is not None)
+        )
+    else:
+        suspect = (
+            b"\\ud" in line
+            or b"\\uD" in line
+            or (b"\xed" in line and _ENCODED_SURROGATE.search(line) is not None)
+        )
+    return _replace_surrogates(value) if suspect else value
+
+
+def _replace_surrogates(value: Any) -> Any:
+    def fix(text: str) -> str:
+        return _LONE_SURROGATE.sub("\ufffd", text)
+
+    if isinstance(value, str):
+        return fix(value)
+    # Iteratively: a line may nest as deep as json.loads allows, deeper than our stack.
+    pending = [value]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, list):
+            for index, child in enumerate(node):
+                if isinstance(child, str):
+                    node[index] = fix(child)
+                elif isinstance(child, (list, dict)):
+                    pending.append(child)
+        elif isinstance(node, dict):
+            for key, child in list(node.items()):
+                if isinstance(child, str):
+                    child = fix(child)
+                elif isinstance(child, (list, dict)):
+                    pending.append(child)
+                fixed = fix(key)
+                if fixed != key:
+                    del node[key]
+                node[fixed] = child
+    return value
+
+
 def _quote(line: bytes | bytearray | str) -> str:
     head = line[: _MAX_LINE_IN_ERROR + 1]
     text = head.decode("utf-8", "replace") if isinstance(head, (bytes, bytearray)) else head
@@ -227,21 +301,3 @@ def _quote(line: bytes | bytearray | str) -> str:
         return f"{text[:_MAX_LINE_IN_ERROR]}… ({len(line)} bytes)"
     return text
 
-
-def sanitize_json(value: Any) -> Any:
-    """``value`` (parsed JSON) with lone surrogates in its strings replaced by U+FFFD.
-
-    ``json.loads`` turns an escaped lone surrogate (``"\\ud800"``) into a string that cannot
-    be encoded as UTF-8, which would fail wherever the text is written out later.
-    """
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-        return value
-    if isinstance(value, dict):
-        return {sanitize_json(k): sanitize_json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [sanitize_json(v) for v in value]
-    return value

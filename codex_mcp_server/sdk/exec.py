@@ -5,17 +5,23 @@ matters: thread options come after global ``--config`` flags so they win, and ``
 comes before ``--image``), starts codex in its own process group, writes the prompt to its
 stdin and yields its stdout line by line. Whatever ends the run (exhaustion, an error, the
 caller's cancellation, an abandoned generator), the whole process group is stopped and reaped.
+
+A process that calls :func:`adopt_orphans` (the MCP server does) also stops, at the end of
+each run, the processes a run's commands left behind outside codex's process group and
+without its environment (``env -i setsid cmd &``): on Linux they are reparented to it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import errno
 import json
 import os
 import signal
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +40,7 @@ from .errors import (
 )
 from .locate import INSTALL_HINT, CodexBinary, find_codex
 
-__all__ = ["CodexExec", "ExecArgs", "Watchdog"]
+__all__ = ["CodexExec", "ExecArgs", "Watchdog", "adopt_orphans"]
 
 ORIGINATOR_ENV = "CODEX_INTERNAL_ORIGINATOR_OVERRIDE"
 PYTHON_SDK_ORIGINATOR = "codex_sdk_py"
@@ -209,12 +215,15 @@ class CodexExec:
         env = self.build_env(args, binary.path_dirs)
         with tempfile.TemporaryFile() as stderr:
             run_id = env[_MARKER_ENV] = f"{os.getpid()}-{uuid.uuid4().hex}"
+            orphans = _orphans.begin()
             try:
                 process = await _spawn(command, env, stderr)
-            except CodexNotFoundError:
-                self._binary = None  # Look again next time: codex may have been reinstalled.
+            except BaseException as exc:
+                _orphans.discard(orphans)  # No codex, so nothing of this run to stop.
+                if isinstance(exc, CodexNotFoundError):
+                    self._binary = None  # Look again next time: codex may be reinstalled.
                 raise
-            tree = _ProcessTree(process.pid, f"{_MARKER_ENV}={run_id}")
+            tree = _ProcessTree(process.pid, f"{_MARKER_ENV}={run_id}", orphans)
             watcher = _watch_cancel(cancel_event, tree) if cancel_event is not None else None
             try:
                 await _send_prompt(process, args.input)
@@ -316,12 +325,13 @@ class _ProcessTree:
     reaches its commands. Some of its helpers start sessions of their own (the login shell
     that snapshots the user's environment), and their background jobs can outlive them as
     orphans; all of them inherit a marker variable from codex's environment, by which
-    ``/proc`` finds them.
+    ``/proc`` finds them. What drops the marker too is left to :func:`adopt_orphans`.
     """
 
-    def __init__(self, pgid: int, marker: str) -> None:
+    def __init__(self, pgid: int, marker: str, orphans: object | None = None) -> None:
         self.pgid = pgid
         self.marker = marker.encode()
+        self.orphans = orphans
         self.cancelled = False
         self._escalation: asyncio.TimerHandle | None = None
 
@@ -358,11 +368,162 @@ class _ProcessTree:
                     break
         else:
             # Codex ended well: ask what it left in its own group to end too. Helpers in
-            # sessions of their own (a login shell's background jobs) are left to finish.
+            # sessions of their own (a login shell's background jobs) are left to finish,
+            # unless orphaned in a subreaper (see adopt_orphans).
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.pgid, signal.SIGTERM)
         await process.wait()
         await process.aclose()
+        await _orphans.end(self.orphans)
+
+
+def adopt_orphans() -> bool:
+    """Make this process the child subreaper of the codex runs it starts (Linux only).
+
+    A command can leave its process group and codex's environment (``env -i setsid cmd &``),
+    so that neither the group signal nor the environment marker reaches it; once its parent
+    exits it is reparented to the nearest subreaper. Being that subreaper, this process finds
+    such orphans among its own children when a run ends, stops them and reaps them.
+
+    Meant for a process whose children are its codex runs (the MCP server): a child of its
+    own session is never touched, but one it started in a new session of its own during a
+    run would be taken for an orphan of that run. Returns whether it is now a subreaper.
+    """
+    if not os.path.exists(f"/proc/self/task/{os.getpid()}/children"):
+        return False  # Without it orphans could not be found, and would never be reaped.
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+            return False
+    except (OSError, AttributeError):
+        return False
+    _orphans.enabled = True
+    return True
+
+
+class _Orphans:
+    """The runs that may own an orphan, and the stopping of orphans when a run ends.
+
+    An orphan no longer says which run it came from: its parent, group and environment may
+    all be gone. What it keeps is its start time, and a run's descendants all start after
+    its codex did. So when a run ends, an orphan that started after it began belongs to it,
+    unless another run that is still going had begun by then; such an orphan could be that
+    run's, so it is left until the last run that could own it ends (at the latest when the
+    server stops its last turn). This never stops what a running turn may still need, and
+    stops everything once no run could need it; the price is that an escapee of a turn that
+    overlapped another lives until both have ended. Recording descendants while a run goes
+    would be sharper but would cost a /proc scan on the event path and still miss a process
+    that escapes between scans; this costs a read of our children list per run, and nothing
+    while no orphan exists.
+    """
+
+    def __init__(self) -> None:
+        self.enabled = False
+        # When each run still going began, in clock ticks since boot.
+        self._running: dict[object, int] = {}
+
+    def begin(self) -> object | None:
+        """Note a run about to start codex; pass what this returns to :meth:`end`."""
+        if not self.enabled:
+            return None
+        run = object()
+        # Taken before codex is spawned, so that codex itself, and whatever it starts, is
+        # seen as this run's while it runs, even by a run that ends meanwhile.
+        self._running[run] = _now_ticks()
+        return run
+
+    def discard(self, run: object | None) -> None:
+        self._running.pop(run, None)
+
+    async def end(self, run: object | None) -> None:
+        """Stop and reap the orphans ``run`` left, once its codex process is reaped."""
+        start = self._running.pop(run, None)
+        if start is None:
+            return
+        for _ in range(_KILL_ROUNDS):
+            # Stopping an orphan reparents its own children to us: look again until no
+            # orphan of this run is left.
+            strays = self._strays(start)
+            if not strays:
+                return
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                for pid in strays:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(pid, sig)
+                with anyio.move_on_after(_TERM_GRACE):
+                    while True:
+                        strays = [pid for pid in strays if not _reap(pid)]
+                        if not strays:
+                            break
+                        await anyio.sleep(_REAP_POLL)
+                if not strays:
+                    break
+
+    def _strays(self, start: int) -> list[int]:
+        """Live orphans of the run that began at ``start``; reaps its dead ones."""
+        session = os.getsid(0)
+        strays = []
+        for pid in _children():
+            began = _start_ticks(pid)
+            if began is None or began < start:
+                continue
+            if any(other <= began for other in self._running.values()):
+                continue  # A run still going may own it (or it is that run's codex).
+            try:
+                if os.getsid(pid) == session:
+                    continue  # Codex runs in a session of its own: this is not from a run.
+            except OSError:
+                continue
+            if not _reap(pid):
+                strays.append(pid)
+        return strays
+
+
+_orphans = _Orphans()
+_PR_SET_CHILD_SUBREAPER = 36
+_REAP_POLL = 0.02
+
+
+def _now_ticks() -> int:
+    # The clock of a process's start time in /proc/<pid>/stat (boot time, in ticks).
+    return int(time.clock_gettime(time.CLOCK_BOOTTIME) * os.sysconf("SC_CLK_TCK"))
+
+
+def _children() -> set[int]:
+    """Pids of this process's children (every thread's, since a reparented orphan may be
+    given to any of them)."""
+    found: set[int] = set()
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/children", "rb") as children:
+                found.update(int(pid) for pid in children.read().split())
+        except OSError:
+            continue
+    return found
+
+
+def _start_ticks(pid: int) -> int | None:
+    """When ``pid`` started, in clock ticks since boot; ``None`` if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(fields[19])  # Field 22 of stat(5); two come before the command's ")".
+
+
+def _reap(pid: int) -> bool:
+    """Reap ``pid`` if it has ended; whether it is gone. Only for orphans: never a codex
+    process, whose exit status asyncio waits for."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True  # Not our child (any more).
+    return done == pid
 
 
 def _marked_processes(marker: bytes) -> list[int]:

@@ -8,7 +8,6 @@ held between turns, so there is nothing to release or close.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 from pathlib import Path
@@ -22,11 +21,11 @@ from .events import ThreadEvent, parse_event
 from .exec import CodexExec, ExecArgs, Watchdog
 from .options import CodexOptions, ThreadOptions, TurnOptions
 from .output_schema import check_output_schema, output_schema_file
+from .sessions import session_saved
 
-__all__ = ["ExecEngine", "session_file"]
+__all__ = ["ExecEngine"]
 
 _POLL_S = 0.05
-_THREAD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,199}")
 
 
 class ExecEngine:
@@ -72,10 +71,10 @@ class ExecEngine:
         # before that leaves a thread that cannot be resumed.
         home = self._codex_home()
         for _ in range(round(timeout_s / _POLL_S)):
-            if _saved(home, thread_id):
+            if session_saved(home, thread_id):
                 return True
             await anyio.sleep(_POLL_S)
-        return _saved(home, thread_id)
+        return session_saved(home, thread_id)
 
     async def run_turn(
         self,
@@ -137,22 +136,6 @@ class ExecEngine:
         env: Mapping[str, str] = self._options.get("env") or os.environ
         home = env.get("CODEX_HOME")
         return Path(home).expanduser() if home else Path.home() / ".codex"
-
-
-def session_file(codex_home: Path, thread_id: str) -> Path | None:
-    """The rollout file in which codex persisted ``thread_id``, or ``None``."""
-    if not _THREAD_ID.fullmatch(thread_id):
-        return None
-    sessions = codex_home / "sessions"
-    return next(iter(sessions.glob(f"*/*/*/rollout-*-{thread_id}.jsonl")), None)
-
-
-def _saved(home: Path, thread_id: str) -> bool:
-    path = session_file(home, thread_id)
-    try:
-        return path is not None and path.stat().st_size > 0
-    except OSError:
-        return False
 
 
 def _text(value: object) -> str | None:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import anyio
 from mcp.server.stdio import stdio_server
 
+from ..sdk import adopt_orphans
 from .app import build_server
 from .settings import Settings, parse_settings
 from .stdio import open_stdin, open_stdout
@@ -57,6 +58,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Commands that escape codex's process group and environment are reparented to us, so
+    # that each turn's end (and the server's) stops them too.
+    if not adopt_orphans():
+        logger.debug("not a child subreaper: escaped commands go to init")
     if settings.transport == "streamable-http":
         from .http import serve_http  # uvicorn is loaded only for HTTP.
 

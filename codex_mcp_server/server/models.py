@@ -213,7 +213,10 @@ class TurnResult(BaseModel):
     )
     actions: Actions = Field(description="What Codex did: commands, file changes, tools, ...")
     usage: TurnUsage | None = Field(default=None, description="Tokens used by this turn.")
-    error: str | None = Field(default=None, description="Why the turn failed, if it did.")
+    error: str | None = Field(
+        default=None,
+        description="Why the turn failed, if it did; on a completed turn, a note on its result.",
+    )
 
 
 class ResumeResult(TurnResult):

@@ -4,6 +4,11 @@ The registry is the server's only mutable state. A thread runs at most one turn 
 the record of a running turn carries the cancel scope that stops it, the listeners its
 progress lines go to, and an event set once it has fully ended (codex stopped and reaped).
 
+Progress never waits for a listener: each one gets a :class:`Feed`, a buffer bounded in
+lines and characters that a task of the listener's own call drains. A listener that does
+not keep up (an HTTP client that stopped reading) loses lines, told how many; the turn,
+its queue slot and the other listeners go on.
+
 Memory is bounded: the registry keeps at most :data:`MAX_THREADS` threads (the least
 recently used idle ones go first; Codex still has them on disk for ``resume_thread``), and a
 thread keeps the items of its last :data:`KEEP_ITEMS_OF_TURNS` turns; older turns keep their
@@ -15,7 +20,9 @@ command's output), so their text is also bounded across all threads by
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,10 +33,13 @@ from .actions import Actions, summarize_actions
 from .models import TurnStatus, TurnUsage
 
 __all__ = [
+    "FEED_CHARS",
+    "FEED_LINES",
     "KEEP_ITEMS_OF_TURNS",
     "MAX_ITEM_BYTES",
     "MAX_THREADS",
     "BusyThreadError",
+    "Feed",
     "Listener",
     "Registry",
     "ThreadRecord",
@@ -40,8 +50,81 @@ __all__ = [
 MAX_THREADS = 1000
 KEEP_ITEMS_OF_TURNS = 20
 MAX_ITEM_BYTES = 256 * 1024 * 1024
+FEED_LINES = 1000
+FEED_CHARS = 256 * 1024
+"""What one listener's feed holds before it drops lines (progress lines are short: a few
+hundred characters at most, so lines is the usual bound and characters the safe one)."""
 
 Listener = Callable[[str], Awaitable[None]]
+
+
+@dataclass
+class _Skipped:
+    lines: int = 0
+
+    def describe(self) -> str:
+        return (
+            f"… {self.lines} progress line(s) skipped: this client read them slower than "
+            "the turn made them (get_thread has the whole turn)"
+        )
+
+
+class Feed:
+    """Progress lines on their way to one listener: offered without waiting, delivered in
+    order by :meth:`deliver`, at most ``max_lines`` lines and ``max_chars`` characters held.
+
+    Past that, lines are dropped for this listener only, and a line in their place says how
+    many; a heartbeat is dropped whenever anything is pending (it says only "still alive").
+    """
+
+    def __init__(
+        self, listener: Listener, max_lines: int = FEED_LINES, max_chars: int = FEED_CHARS
+    ) -> None:
+        self.listener = listener
+        self._max_lines = max_lines
+        self._max_chars = max_chars
+        self._pending: deque[str | _Skipped] = deque()
+        self._lines = 0
+        self._chars = 0
+        self._wakeup = anyio.Event()
+        self._closed = False
+
+    def offer(self, line: str, *, heartbeat: bool = False) -> None:
+        if self._closed or (heartbeat and self._pending):
+            return
+        if self._lines >= self._max_lines or self._chars + len(line) > self._max_chars:
+            last = self._pending[-1] if self._pending else None
+            if not isinstance(last, _Skipped):
+                last = _Skipped()
+                self._pending.append(last)
+            last.lines += 1
+        else:
+            self._pending.append(line)
+            self._lines += 1
+            self._chars += len(line)
+        self._wakeup.set()
+
+    def close(self) -> None:
+        """Take no more lines; :meth:`deliver` returns once those pending are delivered."""
+        self._closed = True
+        self._wakeup.set()
+
+    async def deliver(self) -> None:
+        while True:
+            if not self._pending:
+                if self._closed:
+                    return
+                self._wakeup = anyio.Event()
+                await self._wakeup.wait()
+                continue
+            entry = self._pending.popleft()
+            if isinstance(entry, _Skipped):
+                line = entry.describe()
+            else:
+                line = entry
+                self._lines -= 1
+                self._chars -= len(line)
+            await self.listener(line)
 
 
 class UnknownThreadError(LookupError):
@@ -78,8 +161,10 @@ class TurnRecord:
     lines: int = 0
     """Progress lines published so far."""
     last_line: str = ""
-    listeners: set[Listener] = field(default_factory=set)
+    feeds: set[Feed] = field(default_factory=set)
     cancel_scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    stop_reason: str = "The turn was stopped by interrupt_turn."
+    """The error recorded when ``cancel_scope`` stops the turn."""
     thread_known: anyio.Event = field(default_factory=anyio.Event)
     """Set once codex named the thread (or the turn ended without it)."""
     done: anyio.Event = field(default_factory=anyio.Event)
@@ -88,12 +173,40 @@ class TurnRecord:
     _actions: Actions | None = None
 
     async def publish(self, line: str, *, count: bool = True) -> None:
-        """Send a progress line to whoever listens now; heartbeats pass ``count=False``."""
+        """Send a progress line to whoever listens now; heartbeats pass ``count=False``.
+
+        Never waits for a listener (see :class:`Feed`).
+        """
         if count:
             self.lines += 1
             self.last_line = line
-        for listener in list(self.listeners):
-            await listener(line)
+        for feed in self.feeds:
+            feed.offer(line, heartbeat=not count)
+
+    @asynccontextmanager
+    async def listening(self, listener: Listener | None) -> AsyncIterator[None]:
+        """Within the block, ``listener`` gets the turn's progress lines, from a task of the
+        caller's; leaving it normally delivers what is still pending first."""
+        if listener is None:
+            yield
+            return
+        feed = Feed(listener)
+        failure: BaseException | None = None
+        async with anyio.create_task_group() as group:
+            group.start_soon(feed.deliver)
+            self.feeds.add(feed)
+            try:
+                yield
+            except BaseException as exc:
+                # Raised as it is, not in the task group's ExceptionGroup, and without
+                # waiting for the listener.
+                failure = exc
+                group.cancel_scope.cancel()
+            finally:
+                self.feeds.discard(feed)
+                feed.close()
+        if failure is not None:
+            raise failure
 
     def finish(self, status: TurnStatus, error: str | None = None) -> None:
         self.status = status

@@ -1,14 +1,14 @@
-"""Where Codex persists threads: ``$CODEX_HOME/sessions/YYYY/MM/DD/rollout-…-<id>.jsonl``."""
+"""Codex's home and the threads persisted there, as the server looks them up."""
 
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
-__all__ = ["codex_home", "find_session"]
+from ..sdk.sessions import find_session as _find_session
+from ..sdk.sessions import is_thread_id
 
-_THREAD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,199}")
+__all__ = ["codex_home", "find_session", "is_thread_id"]
 
 
 def codex_home() -> Path:
@@ -17,8 +17,6 @@ def codex_home() -> Path:
 
 
 def find_session(thread_id: str) -> Path | None:
-    """The rollout file of ``thread_id``, or ``None`` if Codex has none (or the id is odd)."""
-    if not _THREAD_ID.fullmatch(thread_id):
-        return None
-    sessions = codex_home() / "sessions"
-    return next(iter(sessions.glob(f"*/*/*/rollout-*-{thread_id}.jsonl")), None)
+    """The rollout file of ``thread_id``, or ``None`` if Codex has none (or the id is not a
+    whole thread id)."""
+    return _find_session(codex_home(), thread_id)

@@ -38,7 +38,7 @@ from .policy import (
     resolve_files,
 )
 from .registry import BusyThreadError, Listener, Registry, ThreadRecord, TurnRecord
-from .sessions import codex_home, find_session
+from .sessions import codex_home, find_session, is_thread_id
 from .settings import Settings
 from .turns import TurnQueue, execute_turn
 
@@ -177,6 +177,13 @@ class ThreadService:
         known = self.registry.find(thread_id)
         if known is not None:
             _ensure_idle(known)
+        if not is_thread_id(thread_id):
+            raise PolicyError(
+                f"No Codex session {thread_id!r}: that is not a whole Codex thread id. Thread "
+                "ids are UUIDs such as 0199a213-81c0-7800-8aa1-bbab2a035a53, and only the "
+                "exact, full id resumes a thread: pass it as list_threads or a turn result "
+                "gave it."
+            )
         if find_session(thread_id) is None:
             raise PolicyError(
                 f"No Codex session {thread_id!r} under {codex_home() / 'sessions'}: Codex has "
@@ -214,14 +221,9 @@ class ThreadService:
             raise PolicyError(f"Thread {thread_id} has run no turn yet; use run_turn.")
         turn = record.turns[-1]
         if turn.status == "running":
-            if listener is not None:
-                turn.listeners.add(listener)
-            try:
+            async with turn.listening(listener):
                 with anyio.move_on_after(timeout_s):
                     await turn.done.wait()
-            finally:
-                if listener is not None:
-                    turn.listeners.discard(listener)
         return record, turn
 
     async def interrupt(self, thread_id: str) -> tuple[ThreadRecord, TurnRecord | None]:
@@ -273,19 +275,26 @@ class ThreadService:
                 self.registry.settle(turn)
 
         if not background:
-            if listener is not None:
-                turn.listeners.add(listener)
-            try:
+            async with turn.listening(listener):
                 await execute()
-            finally:
-                turn.listeners.discard(listener)
             return
         if self._group is None:
             raise RuntimeError("background turns need ThreadService.running()")
         self._group.start_soon(_guarded, execute, turn)
         # The caller needs the thread id, so wait for codex to name the thread (after any
         # wait in the queue), not for the turn.
-        await turn.thread_known.wait()
+        try:
+            async with turn.listening(listener):  # Says so if the turn queues.
+                await turn.thread_known.wait()
+        except anyio.get_cancelled_exc_class():
+            if not turn.thread_known.is_set():
+                # The caller gave up before it learnt the thread id, most likely while the
+                # turn queued: nobody asked for the turn any more, so it must not run later
+                # (a new thread would run a prompt its client has no id for).
+                turn.stop_reason = "The turn was cancelled by the client before it started."
+                with anyio.CancelScope(shield=True):
+                    await self._stop(turn)
+            raise
 
     async def _forget_unsaved(self, turn: TurnRecord) -> None:
         # Codex saves a new thread a few tenths of a second after naming it; stopped before

@@ -151,6 +151,8 @@ def turn_result(record: ThreadRecord, turn: TurnRecord) -> CallToolResult:
         )
     elif turn.status != "completed":
         parts.append(f"Turn {turn.status}: {turn.error}")
+    elif turn.error:
+        parts.append(f"Note: {turn.error}")
     summary = describe_actions(result.actions, cwd=record.working_directory)
     if summary:
         parts.append(summary)

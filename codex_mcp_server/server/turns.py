@@ -7,18 +7,20 @@ timeouts on progress keep waiting.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
 
-from ..sdk import CodexError, Input, Thread, TurnOptions
+from ..sdk import CodexError, Input, Thread, TurnOptions, loads_json
 from .progress import heartbeat, render_event
 from .registry import ThreadRecord, TurnRecord
 
-__all__ = ["TurnQueue", "execute_turn"]
+__all__ = ["MAX_STRUCTURED_DEPTH", "TurnQueue", "execute_turn"]
+
+MAX_STRUCTURED_DEPTH = 100
+"""Deepest ``structured_output`` a result carries (objects and arrays within each other)."""
 
 
 class TurnQueue:
@@ -132,13 +134,14 @@ async def execute_turn(
                 group.start_soon(keep_alive)
                 group.start_soon(consume, group)
         if turn.cancel_scope.cancelled_caught:
-            turn.finish("interrupted", "The turn was stopped by interrupt_turn.")
+            turn.finish("interrupted", turn.stop_reason)
         elif failure is not None:
             turn.finish("failed", failure)
         else:
+            note = None
             if output_schema is not None:
-                turn.structured_output = _parse_json(turn.final_response)
-            turn.finish("completed")
+                turn.structured_output, note = _structured_output(turn.final_response)
+            turn.finish("completed", note)
     except anyio.get_cancelled_exc_class():
         if turn.status == "running":
             turn.finish("interrupted", "The turn was cancelled by the client.")
@@ -153,8 +156,31 @@ async def execute_turn(
     return record
 
 
-def _parse_json(text: str) -> Any:
+def _structured_output(text: str) -> tuple[Any, str | None]:
+    """The answer parsed as JSON, or ``None`` and why when it cannot be a result's value."""
     try:
-        return json.loads(text)
-    except ValueError:
-        return None
+        value = loads_json(text)  # An answer may escape a lone surrogate: made safe here.
+    except (ValueError, RecursionError):
+        return None, None
+    if _depth_exceeds(value, MAX_STRUCTURED_DEPTH):
+        return None, (
+            f"structured_output is null: the answer nests deeper than {MAX_STRUCTURED_DEPTH} "
+            "levels, more than a result can carry; final_response holds it as text."
+        )
+    return value, None
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    # Serializing a result (pydantic, then the JSON-RPC message around it) fails a few
+    # levels past 250, for every tool and resource that shows the turn: keep well below.
+    level = [value]
+    for _ in range(limit):
+        level = [
+            child
+            for node in level
+            if isinstance(node, (dict, list))
+            for child in (node.values() if isinstance(node, dict) else node)
+        ]
+        if not level:
+            return False
+    return any(isinstance(node, (dict, list)) and node for node in level)

@@ -27,7 +27,7 @@ import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ..errors import CodexError, CodexExecError
-from ..events import sanitize_json
+from ..events import loads_json
 from ..exec import _MARKER_ENV, _ProcessTree, _read_lines, _spawn
 from ..locate import CodexBinary
 
@@ -230,12 +230,10 @@ class Connection:
         try:
             async for line in _read_lines(self._process.stdout, None):
                 try:
-                    message = json.loads(line)
-                except ValueError:
+                    message = loads_json(line)
+                except (ValueError, RecursionError):
                     logger.warning("codex app-server printed a line that is not JSON: %.200r", line)
                     continue
-                if b"\\ud" in line or b"\\uD" in line:  # Maybe a lone surrogate: rare.
-                    message = sanitize_json(message)
                 if isinstance(message, dict):
                     self._route(message, group)
         finally:
