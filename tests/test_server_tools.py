@@ -241,6 +241,7 @@ async def test_busy_thread_and_interrupt_turn(
             "thread_id": thread_id,
             "turn_id": "turn-2",
             "status": "interrupted",
+            "next_step": f"Continue the thread with run_turn(thread_id={thread_id!r}, prompt=...).",
         }
         left = wait_until_gone(server_env)
         assert left == [], describe(left)
