@@ -154,18 +154,22 @@ async def _open_stdout() -> _Output:
     return _PipeOutput(asyncio.StreamWriter(transport, protocol, None, loop), closed)
 
 
-def _error_reply(line: bytes) -> bytes | None:
+def _error_reply(line: bytes, error: ValidationError) -> bytes | None:
     """The JSON-RPC error that answers ``line``, which is no valid message; None for a blank
     line (a host's keep-alive, nothing to answer)."""
     if not line.strip():
         return None
+    problem = error.errors()[0]
+    unreadable = problem["type"] == "json_invalid"
+    detail = f" ({problem['msg']})" if unreadable else ""
     try:
         message = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         return _error(
             None,
             PARSE_ERROR,
-            "Parse error: the line is not JSON. Send one JSON-RPC message per line.",
+            f"Parse error: the line is not JSON the server can read{detail}. Send one "
+            "JSON-RPC message per line.",
         )
     if isinstance(message, list):
         return _error(
@@ -174,9 +178,16 @@ def _error_reply(line: bytes) -> bytes | None:
             "Invalid Request: batches are not supported by this protocol version; send "
             "each JSON-RPC message on its own line.",
         )
-    request_id = _answerable_id(message)
+    if unreadable:  # JSON to Python, not to the protocol: a lone surrogate, say.
+        hint = " Strings must be valid Unicode (no lone surrogates such as \\ud800)."
+        return _error(
+            _answerable_id(message),
+            INVALID_REQUEST,
+            f"Invalid Request: the message cannot be read{detail}."
+            + (hint if "escape" in detail or "surrogate" in detail else ""),
+        )
     return _error(
-        request_id,
+        _answerable_id(message),
         INVALID_REQUEST,
         'Invalid Request: not a JSON-RPC 2.0 message. A request needs "jsonrpc": "2.0", '
         'an "id" (string or integer), a string "method" and, if any, object "params".',
@@ -216,8 +227,8 @@ async def stdio_streams() -> AsyncIterator[
             async for line in _open_stdin():
                 try:
                     message = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
-                except ValidationError:
-                    reply = _error_reply(line)
+                except ValidationError as error:
+                    reply = _error_reply(line, error)
                     if reply is not None:
                         logger.warning("answered a malformed JSON-RPC line with an error")
                         await stdout.write(reply)
