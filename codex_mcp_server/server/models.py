@@ -162,8 +162,8 @@ class ResumeThreadInput(ThreadOptionsInput):
     background: bool = _BACKGROUND
 
 
-GET_THREAD_DEFAULT_TURNS = 5
-GET_THREAD_MAX_TURNS = 50
+GET_THREAD_DEFAULT_TURNS = 20
+GET_THREAD_MAX_TURNS = 100
 
 
 class GetThreadInput(_Input):

@@ -376,7 +376,7 @@ still running after its call was cut off), streaming its progress from now on. R
 turn's result when it ends, or status "running" with what happened so far when timeout_s is
 up: then call wait_turn again. Without a running turn, returns the latest turn's result.""",
     "get_thread": """Show a thread: its status (idle or running), options and latest turns (limit,
-default 5; offset pages back), each with its prompt, result, actions, usage and items
+default 20; offset pages back), each with its prompt, result, actions, usage and items
 (messages and command output). Long texts are cut and the result stays small; the resource
 codex://threads/{thread_id} has every turn and item whole.""",
     "list_threads": "List the threads this server holds, newest first, one line each.",
