@@ -178,6 +178,11 @@ def next_step(thread_id: str, status: str) -> str:
             f"Act on the error; then run_turn(thread_id={thread_id!r}) continues the thread "
             "(unless the error says to start a new one)."
         )
+    if status == "interrupted":
+        return (
+            f"run_turn(thread_id={thread_id!r}, prompt=...) continues the thread (unless the "
+            "error says to start a new one)."
+        )
     return f"Continue the thread with run_turn(thread_id={thread_id!r}, prompt=...)."
 
 
