@@ -17,6 +17,7 @@ included) or when the host closes stdout: with no one to answer, there is nothin
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import os
@@ -78,7 +79,10 @@ async def _read_file_lines(file: BinaryIO) -> AsyncIterator[bytes]:
 
 
 async def _open_stdin() -> AsyncIterator[bytes]:
-    fd = os.dup(sys.stdin.fileno())
+    try:
+        fd = os.dup(sys.stdin.fileno())
+    except (OSError, ValueError, AttributeError):
+        return  # No stdin at all: nothing to serve.
     if not _pollable(fd):
         async for line in _read_file_lines(os.fdopen(fd, "rb")):
             yield line
@@ -143,8 +147,13 @@ class _FileOutput:
 
 
 async def _open_stdout() -> _Output:
-    fd = os.dup(sys.stdout.fileno())
     closed = anyio.Event()
+    try:
+        fd = os.dup(sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        output = _FileOutput(io.BytesIO())
+        output.closed.set()  # No stdout at all: no one to answer.
+        return output
     if not _pollable(fd):
         return _FileOutput(os.fdopen(fd, "wb"))
     loop = asyncio.get_running_loop()
