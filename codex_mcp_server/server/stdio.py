@@ -163,7 +163,7 @@ async def _open_stdout() -> _Output:
     return _PipeOutput(asyncio.StreamWriter(transport, protocol, None, loop), closed)
 
 
-def _error_reply(line: bytes, error: ValidationError) -> bytes | None:
+def _error_reply(line: str, error: ValidationError) -> bytes | None:
     """The JSON-RPC error that answers ``line``, which is no valid message; None for a blank
     line (a host's keep-alive, nothing to answer)."""
     if not line.strip():
@@ -233,7 +233,8 @@ async def stdio_streams() -> AsyncIterator[
 
     async def read() -> None:
         async with read_writer:
-            async for line in _open_stdin():
+            async for raw in _open_stdin():
+                line = raw.decode("utf-8", "replace")  # As the SDK reads it.
                 try:
                     message = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
                 except ValidationError as error:
