@@ -389,6 +389,17 @@ async def test_unknown_threads(
     result = await client.call_tool(tool, arguments)
     assert result.is_error
     assert message in text(result)
+    assert arguments["thread_id"] in text(result)
+
+
+async def test_an_error_about_a_thread_names_it(client: Client, model: ScriptedModel) -> None:
+    # The text is all a host shows its model of an error result: it says which thread.
+    thread_id = (await _start(client, model))["thread_id"]
+    result = await client.call_tool(
+        "run_turn", {"thread_id": thread_id, "prompt": "x", "images": ["missing.png"]}
+    )
+    assert result.is_error
+    assert "missing.png" in text(result) and thread_id in text(result)
 
 
 async def test_turn_failed_is_an_error_result_that_keeps_the_thread(
