@@ -495,7 +495,7 @@ async def bench_concurrency(settings: Settings, work: Path) -> dict[str, Any]:
 
 # -------------------------------------------------------------------------- big line
 
-_MORE = re.compile(r"… \[(\d+) more characters; see get_thread\]$")
+_MORE = re.compile(r"… \[(\d+) more characters: read codex://threads/[^\]]*\]$")
 
 
 async def stored_output_length(server: McpServer, thread_id: str) -> int:

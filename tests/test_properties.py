@@ -872,8 +872,8 @@ def test_raw_json_over_stdio(layout: Layout, tmp_path: Path) -> None:
         server.send(b'{"jsonrpc":"2.0","method":"notifications/initialized"}')
 
         deep = b'{"k":' * 5000 + b"1" + b"}" * 5000
-        # Lines the transport cannot parse get no answer (the mcp SDK drops them), but must
-        # not stop the server.
+        # Lines the transport cannot parse get a JSON-RPC error (id 900's with its id, the
+        # others with none: see test_server_stdio), and must not stop the server.
         for junk in (
             b"not json",
             b"{",
@@ -913,6 +913,8 @@ def test_raw_json_over_stdio(layout: Layout, tmp_path: Path) -> None:
         # A schema codex cannot read is codex's to refuse; the fake accepts anything.
         assert "isError" in result(6)
         assert result(8)["isError"] is False
+        assert answers[900]["error"]["code"] == -32600
+        assert answers[None]["error"]["code"] == -32700  # The last junk line's.
     finally:
         returncode = server.close()
     assert returncode == 0, (tmp_path / "stdio.err").read_text(errors="replace")[-3000:]

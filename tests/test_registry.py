@@ -14,6 +14,7 @@ from codex_mcp_server.server.registry import (
     FEED_CHARS,
     FEED_LINES,
     KEEP_ITEMS_OF_TURNS,
+    SHED_TEXT_MAX,
     Registry,
     ThreadRecord,
     TurnRecord,
@@ -201,3 +202,42 @@ async def test_leaving_a_feed_on_an_error_raises_it_as_it_is() -> None:
             await turn.publish("pending")
             raise LookupError("boom")
     assert not turn.feeds
+
+
+def _answer(registry: Registry, record: ThreadRecord, answer: str) -> None:
+    """A turn of ``record`` that answered ``answer`` without running anything, ended."""
+    turn = record.new_turn("go")
+    turn.thread_id = record.thread_id
+    turn.final_response = answer
+    turn.finish("completed")
+    registry.settle(turn)
+
+
+async def test_final_responses_count_in_the_memory_bound() -> None:
+    # Items were all that counted: 1 MB answers piled up without bound.
+    registry, (one, two) = _registry("one", "two", max_item_bytes=3_100_000)
+    for record in (one, two, one):
+        _answer(registry, record, MEGABYTE)
+    assert all(t.final_response == MEGABYTE for t in (*one.turns, *two.turns))
+    assert one.turns[0].text_bytes > 1_000_000
+
+    _answer(registry, two, MEGABYTE)
+    # The turn that ended first keeps the start of its answer and says where the rest is.
+    shed = one.turns[0].final_response
+    assert shed.startswith("x" * SHED_TEXT_MAX) and len(shed) < SHED_TEXT_MAX + 200
+    assert "resume_thread" in shed
+    assert one.turns[0].status == "completed"
+    assert all(t.final_response == MEGABYTE for t in (one.turns[1], *two.turns))
+
+
+async def test_prompts_count_too_and_the_bound_holds_over_many_turns() -> None:
+    registry, (record,) = _registry("t", max_item_bytes=5_000_000)
+    for _ in range(50):
+        turn = record.new_turn(MEGABYTE)
+        turn.thread_id = record.thread_id
+        turn.final_response = MEGABYTE
+        turn.finish("completed")
+        registry.settle(turn)
+    held = sum(len(t.prompt) + len(t.final_response) for t in record.turns)
+    assert held < 5_000_000 + 50 * 2 * (SHED_TEXT_MAX + 200)
+    assert record.turns[-1].final_response == MEGABYTE

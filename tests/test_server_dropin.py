@@ -179,3 +179,21 @@ async def test_thread_resources(
 
         with pytest.raises(Exception, match="Unknown thread_id"):
             await client.read_resource("codex://threads/nope")
+
+
+async def test_a_long_answer_of_the_codex_tool_is_cut_with_a_pointer(
+    server_env: Path,  # noqa: F811
+    workdir: Path,
+    model: ScriptedModel,
+) -> None:
+    answer = "word " * 250_000  # 1.25 MB: hosts show their model this JSON, whole.
+    model.add(replies.message(answer))
+    async with Client(build_server(_settings(workdir, "codex"))) as client:
+        result = await client.call_tool("codex", {"prompt": "write a lot"})
+        content = structured(result)
+        uri = f"codex://threads/{content['threadId']}"
+        assert len(content["content"]) < 25_000
+        assert content["content"].endswith(f"more characters: read {uri}]")
+        whole = await client.read_resource(uri)
+        turn = json.loads(whole.contents[0].text)["turns"][0]  # type: ignore[union-attr]
+        assert turn["final_response"] == answer

@@ -22,7 +22,12 @@ from starlette.responses import PlainTextResponse
 from starlette.types import Receive, Scope, Send
 
 from codex_mcp_server.server import Settings
-from codex_mcp_server.server.http import BearerTokenMiddleware, allowed_hosts, transport_security
+from codex_mcp_server.server.http import (
+    BearerTokenMiddleware,
+    allowed_hosts,
+    mcp_app,
+    transport_security,
+)
 from codex_mcp_server.testing import ScriptedModel, codex_env, replies
 
 from .procs import codex_only, describe, wait_until_gone
@@ -236,6 +241,29 @@ async def test_a_cancelled_call_over_http_stops_the_turn(
             await cancel_a_hanging_turn(client, model, codex_home, thread_id, 2)
 
 
+async def test_a_query_string_never_reaches_the_log(start_server: StartServer) -> None:
+    # A careless client puts the token in the URL; uvicorn's access log (on at INFO) used to
+    # write it out with the request line.
+    server = start_server(token=TOKEN)
+    with anyio.fail_after(30):
+        async with _http() as http:
+            refused = await http.get(f"{server.url}?token=leaked-{TOKEN}&x=1")
+            assert refused.status_code == 401
+            authorized = await http.post(
+                f"{server.url}?api_key=leaked-too",
+                json=INITIALIZE,
+                headers={**MCP_HEADERS, "Authorization": f"Bearer {TOKEN}"},
+            )
+            assert authorized.status_code == 200
+        while True:  # The access log is written once a response has ended.
+            if server.log().count('"POST /mcp?') + server.log().count('"GET /mcp?') == 2:
+                break
+            await anyio.sleep(0.05)
+    log = server.log()
+    assert '"GET /mcp?…' in log and '"POST /mcp?…' in log
+    assert "leaked" not in log and "token=" not in log and TOKEN not in log
+
+
 async def test_a_foreign_host_or_origin_is_refused(start_server: StartServer) -> None:
     server = start_server()
     with anyio.fail_after(30):
@@ -408,6 +436,33 @@ async def test_the_bearer_middleware(
     assert response.headers.get("www-authenticate") == challenge
 
 
+@pytest.mark.parametrize(
+    ("port", "host", "status"),
+    [
+        (80, "127.0.0.1", 200),
+        (80, "localhost", 200),
+        (80, "[::1]", 200),
+        (80, "127.0.0.1:80", 200),
+        (80, "attacker.example", 421),
+        (8000, "127.0.0.1", 421),
+        (8000, "127.0.0.1:8000", 200),
+    ],
+)
+async def test_loopback_on_port_80_accepts_a_host_without_the_port(
+    workdir: Path, port: int, host: str, status: int
+) -> None:
+    # Standard clients leave the scheme's default port out of Host; on port 80 every one of
+    # them used to get 421. The app is driven in-process: binding port 80 needs privileges.
+    app = mcp_app(Settings(cwd=workdir, transport="streamable-http", port=port))
+    transport = httpx2.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx2.AsyncClient(transport=transport, base_url=f"http://{host}") as http,
+    ):
+        response = await http.post("/mcp", json=INITIALIZE, headers={**MCP_HEADERS, "Host": host})
+    assert response.status_code == status, response.text
+
+
 def test_allowed_hosts_come_from_the_bind_address(workdir: Path) -> None:
     assert allowed_hosts("192.0.2.7", 8123) == ["192.0.2.7:8123"]
     assert allowed_hosts("Codex.Example", 80) == ["codex.example:80", "codex.example"]
@@ -419,6 +474,11 @@ def test_allowed_hosts_come_from_the_bind_address(workdir: Path) -> None:
 
     # The SDK protects its own loopback names; anything else gets our list.
     assert transport_security(Settings(cwd=workdir, transport="streamable-http")) is None
+    # ... but not the bare names that clients send on port 80.
+    on_80 = transport_security(Settings(cwd=workdir, transport="streamable-http", port=80))
+    assert on_80 is not None
+    assert {"127.0.0.1", "localhost", "[::1]", "127.0.0.1:*"} <= set(on_80.allowed_hosts)
+    assert {"http://127.0.0.1", "http://localhost:*"} <= set(on_80.allowed_origins)
     public = Settings(
         cwd=workdir,
         transport="streamable-http",

@@ -196,3 +196,93 @@ def test_bad_settings_fail_at_start_with_a_clear_message(
     assert result.returncode == 2
     assert message in result.stderr
     assert result.stdout == ""
+
+
+def test_stdin_from_dev_null_ends_at_once_and_cleanly(codex_home: Path, workdir: Path) -> None:
+    # /dev/null cannot be waited on by the event loop (epoll refuses it); it used to print an
+    # asyncio traceback and hang until SIGTERM.
+    with open(os.devnull, "rb") as null:
+        result = subprocess.run(
+            _server_command(workdir),
+            env=codex_env(codex_home),
+            stdin=null,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_requests_from_a_regular_file_are_answered(
+    codex_home: Path, workdir: Path, tmp_path: Path
+) -> None:
+    requests = tmp_path / "requests.jsonl"
+    requests.write_text('{"jsonrpc": "2.0", "id": 1, "method": "ping"}\nnot json\n')
+    with requests.open("rb") as stdin:
+        result = subprocess.run(
+            _server_command(workdir),
+            env=codex_env(codex_home),
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode == 0, result.stderr
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    # The error is written at once, the ping's answer once the session handled it.
+    assert {"jsonrpc": "2.0", "id": 1, "result": {}} in answers
+    assert [a["error"]["code"] for a in answers if "error" in a] == [-32700]
+    assert len(answers) == 2
+
+
+@pytest.mark.parametrize("mid_turn", [False, True])
+def test_a_host_that_closes_stdout_ends_the_server_cleanly(
+    raw_server: RawServer, codex_home: Path, model: ScriptedModel, mid_turn: bool
+) -> None:
+    raw_server.initialize()
+    if mid_turn:
+        raw_server.start_hanging_turn(model)
+    assert raw_server.process.stdout is not None
+    raw_server.process.stdout.close()
+    # Something to answer, which used to fail the write and exit 1 with a traceback.
+    raw_server.send("ping", {})
+    assert raw_server.wait(timeout=15) == 0
+    assert raw_server.process.stderr is not None
+    log = raw_server.process.stderr.read().decode()
+    assert "Traceback" not in log
+    assert "the host closed stdout" in log
+    left = wait_until_gone(codex_home, timeout=1.0)
+    assert left == [], describe(left)
+
+
+def test_malformed_lines_and_batches_get_json_rpc_errors(raw_server: RawServer) -> None:
+    raw_server.initialize()
+    assert raw_server.process.stdin is not None
+    for line in [
+        b"not json at all",
+        b'{"jsonrpc": "2.0", "id": 1, "method": "tools/list"',  # cut off
+        b'[{"jsonrpc": "2.0", "id": 2, "method": "ping"}]',
+        b'{"jsonrpc": "2.0", "id": 3, "method": 42}',
+        b'{"jsonrpc": "2.0", "id": "x", "method": "ping", "params": "no"}',
+        b'{"id": 4, "method": "ping"}',
+        b'{"jsonrpc": "2.0", "id": 5, "bogus": true}',  # no method: not echoed
+        b"   ",
+        b'{"jsonrpc": "2.0", "id": 6, "method": "ping"}',
+    ]:
+        raw_server.process.stdin.write(line + b"\n")
+    raw_server.process.stdin.flush()
+    answers = [raw_server.read() for _ in range(8)]
+    errors = [(a["id"], a["error"]["code"]) for a in answers[:7]]
+    assert errors == [
+        (None, -32700),
+        (None, -32700),
+        (None, -32600),
+        (3, -32600),
+        ("x", -32600),
+        (4, -32600),
+        (None, -32600),
+    ]
+    assert "batches are not supported" in answers[2]["error"]["message"]
+    assert answers[7] == {"jsonrpc": "2.0", "id": 6, "result": {}}  # Still serving.

@@ -174,6 +174,42 @@ async def test_get_thread_and_list_threads(client: Client, model: ScriptedModel)
     assert len(text(listed).splitlines()) == 2
 
 
+async def test_a_long_answer_is_cut_in_results_and_whole_in_the_resource(
+    client: Client, model: ScriptedModel
+) -> None:
+    answer = "word " * 250_000  # 1.25 MB
+    model.add(replies.message(answer))
+    result = await client.call_tool("start_thread", {"prompt": "write a lot"})
+    turn = structured(result)
+    thread_id = turn["thread_id"]
+    uri = f"codex://threads/{thread_id}"
+    # Hosts show their model only this JSON: compact, and what it acts on comes first.
+    assert len(json.dumps(turn)) < 50_000
+    assert list(turn)[:6] == [
+        "thread_id",
+        "turn_id",
+        "status",
+        "final_response",
+        "error",
+        "next_step",
+    ]
+    assert turn["final_response"].startswith("word word")
+    assert f"more characters: read {uri}]" in turn["final_response"]
+    assert f"run_turn(thread_id={thread_id!r}" in turn["next_step"]
+    assert len(text(result)) < 50_000
+
+    model.add(replies.message(answer))
+    await client.call_tool("run_turn", {"thread_id": thread_id, "prompt": "again"})
+    info = structured(await client.call_tool("get_thread", {"thread_id": thread_id}))
+    assert len(json.dumps(info)) < 100_000
+    assert info["resource"] == uri and uri in info["next_step"]
+    assert [t["turn_id"] for t in info["turns"]] == ["turn-1", "turn-2"]
+
+    whole = await client.read_resource(uri)
+    turns = json.loads(whole.contents[0].text)["turns"]  # type: ignore[union-attr]
+    assert [t["final_response"] for t in turns] == [answer, answer]
+
+
 async def test_resume_after_a_server_restart(
     settings: Settings, model: ScriptedModel, server_env: Path
 ) -> None:
@@ -241,6 +277,7 @@ async def test_busy_thread_and_interrupt_turn(
             "thread_id": thread_id,
             "turn_id": "turn-2",
             "status": "interrupted",
+            "next_step": f"Continue the thread with run_turn(thread_id={thread_id!r}, prompt=...).",
         }
         left = wait_until_gone(server_env, find=turn_processes)
         assert left == [], describe(left)
@@ -352,6 +389,17 @@ async def test_unknown_threads(
     result = await client.call_tool(tool, arguments)
     assert result.is_error
     assert message in text(result)
+    assert arguments["thread_id"] in text(result)
+
+
+async def test_an_error_about_a_thread_names_it(client: Client, model: ScriptedModel) -> None:
+    # The text is all a host shows its model of an error result: it says which thread.
+    thread_id = (await _start(client, model))["thread_id"]
+    result = await client.call_tool(
+        "run_turn", {"thread_id": thread_id, "prompt": "x", "images": ["missing.png"]}
+    )
+    assert result.is_error
+    assert "missing.png" in text(result) and thread_id in text(result)
 
 
 async def test_turn_failed_is_an_error_result_that_keeps_the_thread(
@@ -364,7 +412,12 @@ async def test_turn_failed_is_an_error_result_that_keeps_the_thread(
     turn = structured(result)
     assert turn["status"] == "failed"
     assert "model overloaded" in turn["error"]
-    assert "model overloaded" in text(result)
+    # Claude Code shows its model only the text of an error result: it leads with the cause,
+    # the thread and what to do next.
+    first_line, next_line = text(result).splitlines()[:2]
+    assert first_line.startswith(f"Turn turn-2 of thread {first['thread_id']} failed: ")
+    assert "model overloaded" in first_line
+    assert next_line.startswith("Next: ") and "run_turn" in next_line
 
     model.add(replies.message("recovered"))
     again = await client.call_tool("run_turn", {"thread_id": first["thread_id"], "prompt": "y"})

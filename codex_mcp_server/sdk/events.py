@@ -300,4 +300,3 @@ def _quote(line: bytes | bytearray | str) -> str:
     if len(line) > _MAX_LINE_IN_ERROR:
         return f"{text[:_MAX_LINE_IN_ERROR]}… ({len(line)} bytes)"
     return text
-

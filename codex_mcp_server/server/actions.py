@@ -109,6 +109,22 @@ class Actions(BaseModel):
     todo_list: list[TodoAction] | None = Field(
         default=None, description="The agent's plan as it stood at the end of the turn, if any."
     )
+    left_out: int = Field(
+        default=0,
+        description="Entries left out of the lists above to keep a result small (the latest "
+        "are kept); the thread's resource has them all.",
+    )
+
+    def capped(self, limit: int) -> Actions:
+        """These actions with at most ``limit`` entries per list, the latest ones."""
+        lists = ("commands", "file_changes", "mcp_tool_calls", "web_searches")
+        cut = {name: getattr(self, name)[-limit:] for name in lists}
+        todo = self.todo_list[-limit:] if self.todo_list else self.todo_list
+        left_out = sum(len(getattr(self, name)) - len(cut[name]) for name in lists)
+        left_out += len(self.todo_list or ()) - len(todo or ())
+        if not left_out:
+            return self
+        return self.model_copy(update={**cut, "todo_list": todo, "left_out": left_out})
 
 
 # --------------------------------------------------------------------------- summarize

@@ -8,12 +8,11 @@ import sys
 from collections.abc import Sequence
 
 import anyio
-from mcp.server.stdio import stdio_server
 
 from ..sdk import adopt_orphans
 from .app import build_server
 from .settings import Settings, parse_settings
-from .stdio import open_stdin, open_stdout
+from .stdio import stdio_streams
 
 __all__ = ["main", "serve"]
 
@@ -21,7 +20,7 @@ logger = logging.getLogger("codex_mcp_server")
 
 
 async def serve(settings: Settings) -> None:
-    """Serve over stdio until the host closes stdin, or SIGTERM/SIGINT arrives."""
+    """Serve over stdio until the host closes stdin or stdout, or SIGTERM/SIGINT arrives."""
     server = build_server(settings)
     async with anyio.create_task_group() as group:
 
@@ -33,17 +32,12 @@ async def serve(settings: Settings) -> None:
                     return
 
         async def run_stdio() -> None:
-            stdin = await open_stdin()
-            if stdin is None:
-                await server.run_stdio_async()
-            else:
-                stdout = await open_stdout()
-                async with stdio_server(stdin=stdin, stdout=stdout) as (read_stream, write_stream):
-                    # MCPServer has no public way to serve given streams (run_stdio_async
-                    # always reads stdin in a thread); mcp is pinned below 3 for this.
-                    lowlevel = server._lowlevel_server
-                    options = lowlevel.create_initialization_options()
-                    await lowlevel.run(read_stream, write_stream, options)
+            async with stdio_streams() as (read_stream, write_stream):
+                # MCPServer has no public way to serve given streams (run_stdio_async
+                # always reads stdin in a thread); mcp is pinned below 3 for this.
+                lowlevel = server._lowlevel_server
+                options = lowlevel.create_initialization_options()
+                await lowlevel.run(read_stream, write_stream, options)
             group.cancel_scope.cancel()
 
         group.start_soon(stop_on_signal)

@@ -18,7 +18,7 @@ from .models import ThreadOptionsInput
 from .registry import Listener, ThreadRecord, TurnRecord
 from .settings import ApprovalPolicy, SandboxModeName
 from .threads import ThreadService, TurnRequest
-from .tools import WRITES, make_tool
+from .tools import RESPONSE_MAX, WRITES, cap_text, make_tool, resource_uri
 
 __all__ = ["CodexReplyInput", "CodexResult", "CodexToolInput", "build_dropin_tools"]
 
@@ -133,9 +133,13 @@ class _DropIn:
 
 def _result(record: ThreadRecord, turn: TurnRecord) -> CallToolResult:
     failed = turn.status != "completed"
-    content = turn.final_response
+    content = cap_text(turn.final_response, RESPONSE_MAX, resource_uri(record.thread_id))
     if failed:
-        content = f"{content}\n\nTurn {turn.status}: {turn.error}".strip()
+        content = (
+            f"Turn {turn.status} (threadId {record.thread_id}): {turn.error}\n"
+            "Next: codex-reply with this threadId continues the thread (unless the error says "
+            f"to start a new one).\n\n{content}"
+        ).strip()
     result = CodexResult(threadId=record.thread_id, content=content)
     return CallToolResult(
         content=[TextContent(type="text", text=content)],

@@ -20,7 +20,10 @@ Security:
   other binds :func:`transport_security` builds the list from the bind address and port
   (a wildcard bind such as ``0.0.0.0`` admits loopback, this machine's host name and the
   address of its default route). ``--allowed-host`` adds names, such as the public name of
-  a reverse proxy in front of the server, which forwards the client's ``Host``.
+  a reverse proxy in front of the server, which forwards the client's ``Host``. On port 80
+  clients leave the port out of ``Host``, so the bare names are allowed there too.
+* **No secrets in the log.** uvicorn's access log names each request's path; its query
+  string, where a careless client may have put the token, is replaced by ``?…``.
 
 Which threads a client sees: **all clients of one server share its thread registry.**
 The token is a single shared secret, so everyone who holds it is the same principal;
@@ -52,21 +55,31 @@ from contextlib import contextmanager
 import anyio
 import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .app import build_server
 from .settings import Settings
 
-__all__ = ["MCP_PATH", "REALM", "BearerTokenMiddleware", "serve_http", "transport_security"]
+__all__ = [
+    "MCP_PATH",
+    "REALM",
+    "BearerTokenMiddleware",
+    "mcp_app",
+    "serve_http",
+    "transport_security",
+]
 
 logger = logging.getLogger("codex_mcp_server.http")
 
 MCP_PATH = "/mcp"
 REALM = "codex-mcp-server"
 
-# Hosts for which the SDK turns DNS-rebinding protection on by itself.
+# Hosts for which the SDK turns DNS-rebinding protection on by itself, and the names it
+# then accepts (with any port).
 _SDK_PROTECTED_HOSTS = ("127.0.0.1", "localhost", "::1")
+_LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 # Open streams end at once on shutdown; this only bounds a request that will not finish.
 _GRACEFUL_SHUTDOWN_SECONDS = 5
 
@@ -124,12 +137,15 @@ def _bearer_credentials(scope: Scope) -> bytes | None:
 
 def transport_security(settings: Settings) -> TransportSecuritySettings | None:
     """DNS-rebinding protection for the bind address and the ``--allowed-host`` names; None
-    where the SDK sets it up itself (a loopback bind with no other names)."""
+    where the SDK sets it up itself (a loopback bind on a port other than 80, with no other
+    names)."""
     if settings.host in _SDK_PROTECTED_HOSTS:
-        if not settings.allowed_hosts:
+        if not settings.allowed_hosts and settings.port != 80:
             return None
         # What the SDK would allow, as it spells it: any port on a loopback name.
-        hosts = [f"{name}:*" for name in ("127.0.0.1", "localhost", "[::1]")]
+        hosts = [f"{name}:*" for name in _LOOPBACK_NAMES]
+        if settings.port == 80:  # Clients leave the default port out of Host.
+            hosts += _LOOPBACK_NAMES
     else:
         hosts = allowed_hosts(settings.host, settings.port)
     origins = [f"http://{host}" for host in hosts]
@@ -180,6 +196,22 @@ def _this_machine() -> list[str]:
         except OSError:
             continue
     return [name.split("%", 1)[0] for name in found]
+
+
+class _RedactQuery(logging.Filter):
+    """Cuts the query string out of uvicorn's access log lines: a client that put its token
+    in the URL (``/mcp?token=…``) is refused, and the token must not reach the log either."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                f"{arg.partition('?')[0]}?…" if isinstance(arg, str) and "?" in arg else arg
+                for arg in record.args
+            )
+        return True
+
+
+_REDACT_QUERY = _RedactQuery()
 
 
 class _CancelOnStop:
@@ -246,14 +278,18 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def serve_http(settings: Settings) -> None:
-    """Serve MCP over streamable HTTP until SIGTERM or SIGINT."""
-    app = build_server(settings).streamable_http_app(
+def mcp_app(settings: Settings) -> Starlette:
+    """The MCP endpoint at :data:`MCP_PATH`, with DNS-rebinding protection (no token check)."""
+    return build_server(settings).streamable_http_app(
         streamable_http_path=MCP_PATH,
         transport_security=transport_security(settings),
         host=settings.host,
     )
-    requests = _CancelOnStop(app)
+
+
+async def serve_http(settings: Settings) -> None:
+    """Serve MCP over streamable HTTP until SIGTERM or SIGINT."""
+    requests = _CancelOnStop(mcp_app(settings))
     asgi: ASGIApp = requests
     if settings.auth_token:
         asgi = BearerTokenMiddleware(requests, settings.auth_token)
@@ -267,6 +303,7 @@ async def serve_http(settings: Settings) -> None:
         timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_SECONDS,
     )
     server = _Server(config)
+    logging.getLogger("uvicorn.access").addFilter(_REDACT_QUERY)  # Added once, however often.
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     logger.info(
         "starting MCP over HTTP at http://%s:%d%s (%s)",

@@ -162,8 +162,25 @@ class ResumeThreadInput(ThreadOptionsInput):
     background: bool = _BACKGROUND
 
 
+GET_THREAD_DEFAULT_TURNS = 20
+GET_THREAD_MAX_TURNS = 100
+
+
 class GetThreadInput(_Input):
     thread_id: str = _THREAD_ID
+    limit: int = Field(
+        default=GET_THREAD_DEFAULT_TURNS,
+        ge=1,
+        le=GET_THREAD_MAX_TURNS,
+        description="How many turns to show: the latest ones (after skipping offset), listed "
+        f"oldest first. Default {GET_THREAD_DEFAULT_TURNS}, at most {GET_THREAD_MAX_TURNS}.",
+    )
+    offset: int = Field(
+        default=0,
+        ge=0,
+        description="How many of the most recent turns to skip: page back through a long "
+        "thread with offset = the previous offset + limit.",
+    )
 
 
 class ListThreadsInput(_Input):
@@ -200,23 +217,32 @@ class TurnUsage(BaseModel):
     reasoning_output_tokens: int = Field(description="Of which spent on reasoning.")
 
 
+_NEXT_STEP = Field(description="What to do next with this thread.")
+
+
 class TurnResult(BaseModel):
-    """The result of a turn."""
+    """The result of a turn: what a model acts on first, then the details. Long texts are
+    cut, with a pointer to the resource codex://threads/{thread_id} that has them whole."""
 
     thread_id: str = Field(description="The Codex thread id; pass it to run_turn to continue.")
     turn_id: str = Field(description="This turn's id within the thread (turn-1, turn-2, ...).")
     status: TurnStatus = Field(description="completed, failed, interrupted, or running.")
-    final_response: str = Field(description="Text of Codex's last message ('' if none).")
-    structured_output: Any = Field(
-        default=None,
-        description="The final response parsed as JSON when an output_schema was given.",
+    final_response: str = Field(
+        description="Text of Codex's last message ('' if none); a long one is cut, and says "
+        "where the whole text is."
     )
-    actions: Actions = Field(description="What Codex did: commands, file changes, tools, ...")
-    usage: TurnUsage | None = Field(default=None, description="Tokens used by this turn.")
     error: str | None = Field(
         default=None,
         description="Why the turn failed, if it did; on a completed turn, a note on its result.",
     )
+    next_step: str = _NEXT_STEP
+    structured_output: Any = Field(
+        default=None,
+        description="The final response parsed as JSON when an output_schema was given "
+        "(null when too large for a result: read it from the resource).",
+    )
+    actions: Actions = Field(description="What Codex did: commands, file changes, tools, ...")
+    usage: TurnUsage | None = Field(default=None, description="Tokens used by this turn.")
 
 
 class ResumeResult(TurnResult):
@@ -233,22 +259,35 @@ class ResumeResult(TurnResult):
 
 
 class TurnInfo(TurnResult):
-    prompt: str = Field(description="The turn's prompt.")
+    prompt: str = Field(description="The turn's prompt (a long one is cut).")
     started_at: str = Field(description="When the turn started (ISO 8601, UTC).")
     finished_at: str | None = Field(default=None, description="When it ended, if it has.")
     items: list[dict[str, Any]] = Field(
         default_factory=list,
-        description="Every item Codex completed in the turn (long command output shortened).",
+        description="Every item Codex completed in the turn (long texts cut; none when they "
+        "do not fit in the result: see items_left_out).",
+    )
+    items_left_out: int = Field(
+        default=0,
+        description="Items not shown to keep the result small; the resource has them.",
     )
 
 
 class ThreadInfo(BaseModel):
     thread_id: str = Field(description="The Codex thread id.")
     status: Literal["idle", "running"] = Field(description="running while a turn is under way.")
+    turn_count: int = Field(description="Turns this server holds for the thread.")
+    next_step: str = _NEXT_STEP
+    resource: str = Field(
+        description="URI of the MCP resource with every turn and item whole (resources/read)."
+    )
     working_directory: str = Field(description="Directory Codex works in.")
     options: dict[str, Any] = Field(description="The thread's options as given.")
     created_at: str = Field(description="When this server first saw the thread (ISO 8601).")
-    turns: list[TurnInfo] = Field(description="The turns run by this server, oldest first.")
+    turns: list[TurnInfo] = Field(
+        description="The turns asked for (limit, offset), oldest first; older turns are left "
+        "out first when the result would grow too large."
+    )
 
 
 class ThreadSummary(BaseModel):
@@ -271,3 +310,4 @@ class InterruptResult(BaseModel):
         description="interrupted: a running turn was stopped and its processes are gone; "
         "idle: nothing was running."
     )
+    next_step: str = _NEXT_STEP

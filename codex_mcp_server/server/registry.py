@@ -12,9 +12,11 @@ its queue slot and the other listeners go on.
 Memory is bounded: the registry keeps at most :data:`MAX_THREADS` threads (the least
 recently used idle ones go first; Codex still has them on disk for ``resume_thread``), and a
 thread keeps the items of its last :data:`KEEP_ITEMS_OF_TURNS` turns; older turns keep their
-result (final response, actions, usage) without the items. Items are what can be large (a
-command's output), so their text is also bounded across all threads by
-:data:`MAX_ITEM_BYTES`: past it, the turns that ended first lose their items.
+result (final response, actions, usage) without the items. Text is bounded across all
+threads by size, :data:`MAX_ITEM_BYTES`: the items (a command's output can be large), the
+prompt and the final response (a 1 MB answer is as large) of every ended turn count. Past
+the bound, the turns that ended first lose their items and keep only the start of their
+prompt and final response (:data:`SHED_TEXT_MAX` characters).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ __all__ = [
     "KEEP_ITEMS_OF_TURNS",
     "MAX_ITEM_BYTES",
     "MAX_THREADS",
+    "SHED_TEXT_MAX",
     "BusyThreadError",
     "Feed",
     "Listener",
@@ -54,6 +57,7 @@ FEED_LINES = 1000
 FEED_CHARS = 256 * 1024
 """What one listener's feed holds before it drops lines (progress lines are short: a few
 hundred characters at most, so lines is the usual bound and characters the safe one)."""
+SHED_TEXT_MAX = 2_000
 
 Listener = Callable[[str], Awaitable[None]]
 
@@ -170,6 +174,9 @@ class TurnRecord:
     done: anyio.Event = field(default_factory=anyio.Event)
     item_bytes: int = 0
     """Characters of text in the items (about their bytes), counted when the turn ends."""
+    text_bytes: int = 0
+    """Characters of the prompt, final response and error (and the structured output parsed
+    from the response), counted when the turn ends."""
     _actions: Actions | None = None
 
     async def publish(self, line: str, *, count: bool = True) -> None:
@@ -225,6 +232,18 @@ class TurnRecord:
     def drop_items(self) -> None:
         self._actions = self.actions
         self.items = []
+
+    def shed(self) -> None:
+        """Keep the result's gist only: no items, the start of the long texts."""
+        self.drop_items()
+        note = "dropped from the server's memory; Codex keeps the thread (resume_thread)"
+        self.prompt = _shorten(self.prompt, note)
+        response = _shorten(self.final_response, note)
+        if response != self.final_response:
+            self.final_response = response
+            self.structured_output = None  # Parsed from the response, as large as it.
+        if self.error is not None:
+            self.error = _shorten(self.error, note)
 
 
 @dataclass(eq=False)
@@ -287,9 +306,9 @@ class Registry:
         self._on_remove = on_remove
         self._max_threads = max_threads
         self._max_item_bytes = max_item_bytes
-        # Ended turns that still hold items, oldest first, and the sum of their sizes.
-        self._with_items: dict[TurnRecord, None] = {}
-        self._item_bytes = 0
+        # Ended turns that still hold their texts, oldest first, and the sum of their sizes.
+        self._held: dict[TurnRecord, None] = {}
+        self._held_bytes = 0
 
     def get(self, thread_id: str) -> ThreadRecord:
         try:
@@ -309,19 +328,21 @@ class Registry:
             self.remove(old.thread_id)
 
     def settle(self, turn: TurnRecord) -> None:
-        """Account for the items of ``turn``, which has ended, and enforce the item bounds."""
+        """Account for the texts of ``turn``, which has ended, and enforce the bounds."""
         record = self.find(turn.thread_id) if turn.thread_id else None
         if record is None or turn not in record.turns:
-            return  # Its thread is gone from the registry, and its items with it.
+            return  # Its thread is gone from the registry, and its texts with it.
         turn.item_bytes = _text_size(turn.items)
-        if turn.items:
-            self._with_items[turn] = None
-            self._item_bytes += turn.item_bytes
+        turn.text_bytes = len(turn.prompt) + len(turn.final_response) + len(turn.error or "")
+        if turn.structured_output is not None:
+            turn.text_bytes += len(turn.final_response)
+        self._held[turn] = None
+        self._held_bytes += turn.item_bytes + turn.text_bytes
         for old in record.turns[:-KEEP_ITEMS_OF_TURNS]:
             if old.items:
                 self._drop_items(old)
-        while self._item_bytes > self._max_item_bytes:
-            self._drop_items(next(iter(self._with_items)))  # The one that ended first.
+        while self._held_bytes > self._max_item_bytes:
+            self._shed(next(iter(self._held)))  # The one that ended first.
 
     def remove(self, thread_id: str) -> None:
         record = self._threads.pop(thread_id, None)
@@ -333,13 +354,20 @@ class Registry:
             self._on_remove(record)
 
     def _drop_items(self, turn: TurnRecord) -> None:
-        self._uncount(turn)
+        if turn in self._held:
+            self._held_bytes -= turn.item_bytes
+            turn.item_bytes = 0
         turn.drop_items()
 
+    def _shed(self, turn: TurnRecord) -> None:
+        # What is left (a few kB per turn) is bounded by the count of threads and turns.
+        self._uncount(turn)
+        turn.shed()
+
     def _uncount(self, turn: TurnRecord) -> None:
-        if turn in self._with_items:
-            del self._with_items[turn]
-            self._item_bytes -= turn.item_bytes
+        if turn in self._held:
+            del self._held[turn]
+            self._held_bytes -= turn.item_bytes + turn.text_bytes
 
     def touch(self, record: ThreadRecord) -> None:
         """Mark ``record`` as just used, so it is the last to be evicted."""
@@ -348,6 +376,12 @@ class Registry:
 
     def newest_first(self) -> list[ThreadRecord]:
         return sorted(self._threads.values(), key=lambda r: r.updated_at, reverse=True)
+
+
+def _shorten(text: str, note: str) -> str:
+    if len(text) <= SHED_TEXT_MAX:
+        return text
+    return f"{text[:SHED_TEXT_MAX]}… [{len(text) - SHED_TEXT_MAX} more characters {note}]"
 
 
 def _text_size(value: Any) -> int:

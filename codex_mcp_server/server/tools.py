@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
-from typing import Any, TypeVar, get_args, get_origin
+from typing import Any, Literal, TypeVar, get_args, get_origin
 
 import anyio
 from mcp.server.mcpserver import Context
@@ -45,12 +45,19 @@ from .policy import PolicyError
 from .registry import BusyThreadError, Listener, ThreadRecord, TurnRecord, UnknownThreadError
 from .threads import StartFailedError, ThreadService, TurnRequest
 
-__all__ = ["Handler", "build_tools", "make_tool", "thread_info", "turn_model"]
+__all__ = [
+    "Handler",
+    "build_tools",
+    "cap_text",
+    "make_tool",
+    "next_step",
+    "resource_uri",
+    "thread_info",
+    "thread_page",
+    "turn_model",
+]
 
 logger = logging.getLogger(__name__)
-
-_MAX_TEXT_RESPONSE = 20_000
-_MAX_ITEM_OUTPUT = 65_536
 
 Handler = Callable[[Any, Listener], Awaitable[CallToolResult]]
 
@@ -79,10 +86,9 @@ class _Tools:
             args.thread_id, args, request, report, background=args.background
         )
         if turn is None:
-            resumed = ResumeResult(thread_id=record.thread_id, status="idle")
-            return _result(
-                resumed, f"Thread {record.thread_id} resumed; continue it with run_turn."
-            )
+            step = next_step(record.thread_id, "idle")
+            resumed = ResumeResult(thread_id=record.thread_id, status="idle", next_step=step)
+            return _result(resumed, f"Thread {record.thread_id} resumed. {step}")
         return turn_result(record, turn)
 
     async def wait_turn(self, args: WaitTurnInput, report: Listener) -> CallToolResult:
@@ -91,7 +97,7 @@ class _Tools:
 
     async def get_thread(self, args: GetThreadInput, report: Listener) -> CallToolResult:
         record = self.service.registry.get(args.thread_id)
-        info = thread_info(record)
+        info = thread_page(record, args.limit, args.offset)
         lines = [
             f"Thread {record.thread_id}: {record.status}, {len(record.turns)} turn(s), "
             f"in {record.working_directory}"
@@ -102,6 +108,7 @@ class _Tools:
                 + (f" → {_first_line(turn.final_response, 120)}" if turn.final_response else "")
                 + (f" (error: {_first_line(turn.error, 200)})" if turn.error else "")
             )
+        lines.append(info.next_step)
         return _result(info, "\n".join(lines))
 
     async def list_threads(self, args: ListThreadsInput, report: Listener) -> CallToolResult:
@@ -124,24 +131,73 @@ class _Tools:
 
     async def interrupt_turn(self, args: InterruptTurnInput, report: Listener) -> CallToolResult:
         record, turn = await self.service.interrupt(args.thread_id)
+        step = next_step(record.thread_id, "idle")
         if turn is None:
-            idle = InterruptResult(thread_id=record.thread_id, turn_id=None, status="idle")
-            return _result(idle, f"Thread {record.thread_id} has no running turn.")
+            idle = InterruptResult(
+                thread_id=record.thread_id, turn_id=None, status="idle", next_step=step
+            )
+            return _result(idle, f"Thread {record.thread_id} has no running turn. {step}")
         stopped = InterruptResult(
-            thread_id=record.thread_id, turn_id=turn.turn_id, status="interrupted"
+            thread_id=record.thread_id, turn_id=turn.turn_id, status="interrupted", next_step=step
         )
-        return _result(stopped, f"Stopped {turn.turn_id} of thread {record.thread_id}.")
+        return _result(stopped, f"Stopped {turn.turn_id} of thread {record.thread_id}. {step}")
 
 
 # ------------------------------------------------------------------- results
+#
+# Hosts hand their model only the structuredContent of a successful result (Claude Code and
+# Codex never show it the text), and only the text of an error result. So structuredContent
+# stands on its own, leads with what a model acts on, and is bounded in size; an error's text
+# leads with the cause, the thread id and the next step. Whatever is cut says where the whole
+# is: the thread's resource.
+
+RESPONSE_MAX = 20_000
+"""Longest final response (or error, or JSON of structured output) in a result."""
+ACTIONS_MAX = 50
+"""Most entries per list of a result's actions."""
+PROMPT_MAX = 4_000
+ITEM_TEXT_MAX = 4_000
+"""Longest text in an item shown by get_thread."""
+THREAD_RESULT_MAX = 400_000
+"""About the most characters of JSON get_thread returns."""
+
+
+def resource_uri(thread_id: str) -> str:
+    return f"codex://threads/{thread_id}"
+
+
+def next_step(thread_id: str, status: str) -> str:
+    """What a model can do next with a thread whose latest turn has ``status``."""
+    if status == "running":
+        return (
+            f"Call wait_turn(thread_id={thread_id!r}) for the result, or interrupt_turn to "
+            "stop the turn."
+        )
+    if status == "failed":
+        return (
+            f"Act on the error; then run_turn(thread_id={thread_id!r}) continues the thread "
+            "(unless the error says to start a new one)."
+        )
+    if status == "interrupted":
+        return (
+            f"run_turn(thread_id={thread_id!r}, prompt=...) continues the thread (unless the "
+            "error says to start a new one)."
+        )
+    return f"Continue the thread with run_turn(thread_id={thread_id!r}, prompt=...)."
 
 
 def turn_result(record: ThreadRecord, turn: TurnRecord) -> CallToolResult:
     """A turn as a tool result: an error result unless it completed or still runs."""
     result = turn_model(TurnResult, record, turn)
+    is_error = turn.status in ("failed", "interrupted")
     parts = []
-    if turn.final_response:
-        parts.append(_cap(turn.final_response, _MAX_TEXT_RESPONSE))
+    if is_error:
+        parts.append(
+            f"Turn {turn.turn_id} of thread {record.thread_id} {turn.status}: {result.error}\n"
+            f"Next: {result.next_step}"
+        )
+    if result.final_response:
+        parts.append(result.final_response)
     if turn.status == "running":
         parts.append(
             f"Turn {turn.turn_id} is still running ({_elapsed(turn)} s, {turn.lines} progress "
@@ -149,27 +205,64 @@ def turn_result(record: ThreadRecord, turn: TurnRecord) -> CallToolResult:
             + (f"; last: {turn.last_line}" if turn.last_line else "")
             + "). Call wait_turn to wait for it, or interrupt_turn to stop it."
         )
-    elif turn.status != "completed":
-        parts.append(f"Turn {turn.status}: {turn.error}")
-    elif turn.error:
-        parts.append(f"Note: {turn.error}")
-    summary = describe_actions(result.actions, cwd=record.working_directory)
+    elif turn.status == "completed" and result.error:
+        parts.append(f"Note: {result.error}")
+    summary = describe_actions(turn.actions, cwd=record.working_directory)
     if summary:
         parts.append(summary)
     parts.append(f"[thread_id {record.thread_id}, {turn.turn_id}, {turn.status}]")
-    is_error = turn.status in ("failed", "interrupted")
     return _result(result, "\n\n".join(parts), is_error=is_error)
 
 
 def thread_info(record: ThreadRecord, *, full: bool = False) -> ThreadInfo:
-    """A thread and its turns; ``full`` keeps long command output whole."""
+    """A thread and every turn, whole: what the resource shows."""
+    return _thread_model(record, [turn_model(TurnInfo, record, t, full=full) for t in record.turns])
+
+
+def thread_page(record: ThreadRecord, limit: int, offset: int) -> ThreadInfo:
+    """The turns get_thread asked for, within :data:`THREAD_RESULT_MAX` characters: the
+    newest first keep their items, then older turns without, then none."""
+    end = max(0, len(record.turns) - offset)
+    page = record.turns[max(0, end - limit) : end]
+    budget = THREAD_RESULT_MAX
+    shown: list[TurnInfo] = []
+    for turn in reversed(page):
+        info = turn_model(TurnInfo, record, turn)
+        size = len(info.model_dump_json())
+        if size > budget and info.items:
+            info.items_left_out, info.items = len(info.items), []
+            size = len(info.model_dump_json())
+        if size > budget:
+            break
+        budget -= size
+        shown.append(info)
+    shown.reverse()
+    older = end - len(shown)
+    uri = resource_uri(record.thread_id)
+    if older:
+        hint = (
+            f"{older} older turn(s) not shown: get_thread(thread_id={record.thread_id!r}, "
+            f"offset={offset + len(shown)}) pages back; {uri} has every turn whole."
+        )
+    else:
+        hint = f"{uri} has every turn and item whole."
+    thread = _thread_model(record, shown)
+    thread.next_step = f"{next_step(record.thread_id, thread.status)} {hint}"
+    return thread
+
+
+def _thread_model(record: ThreadRecord, turns: list[TurnInfo]) -> ThreadInfo:
+    status: Literal["idle", "running"] = "running" if record.running_turn else "idle"
     return ThreadInfo(
         thread_id=record.thread_id,
-        status="running" if record.running_turn else "idle",
+        status=status,
+        turn_count=len(record.turns),
+        next_step=next_step(record.thread_id, status),
+        resource=resource_uri(record.thread_id),
         working_directory=record.working_directory,
         options=record.options,
         created_at=_iso(record.created_at),
-        turns=[turn_model(TurnInfo, record, t, full=full) for t in record.turns],
+        turns=turns,
     )
 
 
@@ -179,31 +272,66 @@ ResultT = TypeVar("ResultT", bound=TurnResult)
 def turn_model(
     model: type[ResultT], record: ThreadRecord, turn: TurnRecord, *, full: bool = False
 ) -> ResultT:
+    """``turn`` as ``model``; long texts cut with a pointer to the resource unless ``full``."""
+    uri = resource_uri(record.thread_id)
+
+    def cap(text: str, limit: int) -> str:
+        return text if full else cap_text(text, limit, uri)
+
+    structured_output = turn.structured_output
+    step = next_step(record.thread_id, turn.status)
+    if not full and structured_output is not None:
+        size = _json_size(structured_output)
+        if size is None or size > RESPONSE_MAX:
+            structured_output = None
+            step = f"{step} structured_output ({size or 'too deep'} characters) is left out of "
+            step += f"this result: read it from {uri}."
     fields: dict[str, Any] = dict(
         thread_id=record.thread_id,
         turn_id=turn.turn_id,
         status=turn.status,
-        final_response=turn.final_response,
-        structured_output=turn.structured_output,
-        actions=turn.actions,
+        final_response=cap(turn.final_response, RESPONSE_MAX),
+        error=cap(turn.error, RESPONSE_MAX) if turn.error else None,
+        next_step=step,
+        structured_output=structured_output,
+        actions=turn.actions if full else turn.actions.capped(ACTIONS_MAX),
         usage=turn.usage,
-        error=turn.error,
     )
     if model is TurnInfo:
         fields.update(
-            prompt=turn.prompt,
+            prompt=cap(turn.prompt, PROMPT_MAX),
             started_at=_iso(turn.started_at),
             finished_at=_iso(turn.finished_at) if turn.finished_at else None,
-            items=turn.items if full else [_shorten_item(item) for item in turn.items],
+            items=turn.items if full else [_clip(item, uri) for item in turn.items],
         )
     return model(**fields)
 
 
-def _shorten_item(item: dict[str, Any]) -> dict[str, Any]:
-    output = item.get("aggregated_output")
-    if isinstance(output, str) and len(output) > _MAX_ITEM_OUTPUT:
-        return {**item, "aggregated_output": _cap(output, _MAX_ITEM_OUTPUT)}
-    return item
+def cap_text(text: str, limit: int, uri: str) -> str:
+    """``text`` cut to about ``limit`` characters, saying where the whole is."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… [{len(text) - limit} more characters: read {uri}]"
+
+
+def _clip(value: Any, uri: str, depth: int = 0) -> Any:
+    """An item with every long text cut (and nesting past 20 levels elided)."""
+    if isinstance(value, str):
+        return cap_text(value, ITEM_TEXT_MAX, uri)
+    if depth > 20 and isinstance(value, (dict, list)):
+        return f"[nested too deep to show: read {uri}]"
+    if isinstance(value, dict):
+        return {key: _clip(item, uri, depth + 1) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_clip(item, uri, depth + 1) for item in value]
+    return value
+
+
+def _json_size(value: Any) -> int | None:
+    try:
+        return len(json.dumps(value))
+    except (ValueError, RecursionError):
+        return None
 
 
 def _result(model: BaseModel, text: str, *, is_error: bool = False) -> CallToolResult:
@@ -212,12 +340,6 @@ def _result(model: BaseModel, text: str, *, is_error: bool = False) -> CallToolR
         structured_content=model.model_dump(mode="json", by_alias=True),
         is_error=is_error,
     )
-
-
-def _cap(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}… [{len(text) - limit} more characters; see get_thread]"
 
 
 def _first_line(text: str, limit: int) -> str:
@@ -260,9 +382,10 @@ turn. Afterwards continue it with run_turn.""",
 still running after its call was cut off), streaming its progress from now on. Returns the
 turn's result when it ends, or status "running" with what happened so far when timeout_s is
 up: then call wait_turn again. Without a running turn, returns the latest turn's result.""",
-    "get_thread": """Show a thread: its options, status (idle or running) and every turn with its
-prompt, result, actions, usage and items (messages and command output, long output
-shortened; the resource codex://threads/{thread_id} has it whole).""",
+    "get_thread": """Show a thread: its status (idle or running), options and latest turns (limit,
+default 20; offset pages back), each with its prompt, result, actions, usage and items
+(messages and command output). Long texts are cut and the result stays small; the resource
+codex://threads/{thread_id} has every turn and item whole.""",
     "list_threads": "List the threads this server holds, newest first, one line each.",
     "interrupt_turn": """Stop the running turn of a thread. When this returns, the turn is recorded
 as interrupted and its codex processes are gone. The thread stays usable.""",
@@ -307,9 +430,9 @@ def make_tool(
             args = input_model.model_validate(arguments)
             return await handler(args, _reporter(ctx))
         except (PolicyError, UnknownThreadError, BusyThreadError, StartFailedError) as exc:
-            raise ToolError(str(exc)) from None
+            raise ToolError(_naming_the_thread(str(exc), arguments)) from None
         except CodexError as exc:
-            raise ToolError(str(exc)) from None
+            raise ToolError(_naming_the_thread(str(exc), arguments)) from None
         except ValidationError as exc:
             raise ToolError(f"Invalid arguments: {exc}") from None
 
@@ -331,6 +454,15 @@ def make_tool(
         context_kwarg="ctx",
         annotations=annotations,
     )
+
+
+def _naming_the_thread(message: str, arguments: dict[str, Any]) -> str:
+    # An error result is all a host shows its model: it must say which thread it is about.
+    for key in ("thread_id", "threadId", "conversationId"):
+        thread_id = arguments.get(key)
+        if isinstance(thread_id, str) and thread_id:
+            return message if thread_id in message else f"{message} (thread_id {thread_id})"
+    return message
 
 
 class _Arguments(FuncMetadata):
