@@ -387,7 +387,7 @@ async def test_missing_codex_binary_says_how_to_install(
     async with Client(build_server(settings)) as client:
         result = await client.call_tool("start_thread", {"prompt": "x"})
     assert result.is_error
-    assert "pip install 'codex-mcp-server[bundled]'" in text(result)
+    assert "pip install 'mcp-server-codex[bundled]'" in text(result)
 
 
 async def test_a_turn_that_only_reconnects_fails_with_the_warning(
