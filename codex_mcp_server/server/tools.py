@@ -90,7 +90,7 @@ class _Tools:
         return turn_result(record, turn)
 
     async def get_thread(self, args: GetThreadInput, report: Listener) -> CallToolResult:
-        record = self.service.registry.get(args.thread_id)
+        record = self.service.get(args.thread_id)
         info = thread_info(record)
         lines = [
             f"Thread {record.thread_id}: {record.status}, {len(record.turns)} turn(s), "
