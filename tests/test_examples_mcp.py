@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,15 +25,14 @@ HOSTS = EXAMPLES / "hosts"
 
 
 def _server_entry(path: Path) -> dict[str, Any]:
-    """The codex-mcp-server entry of a host's configuration file."""
+    """The server's entry of a host's configuration file (every file names it ``codex``)."""
     if path.suffix == ".toml":
-        config = tomllib.loads(path.read_text(encoding="utf-8"))
-        (entry,) = config["mcp_servers"].values()
-        assert entry["tool_timeout_sec"] >= 600  # Codex's 60 s default would cut turns off.
-        return dict(entry)
-    config = json.loads(path.read_text(encoding="utf-8"))
-    (entry,) = (config.get("mcpServers") or config["servers"]).values()
-    return dict(entry)
+        servers = tomllib.loads(path.read_text(encoding="utf-8"))["mcp_servers"]
+    else:
+        config = json.loads(path.read_text(encoding="utf-8"))
+        servers = config.get("mcpServers") or config["servers"]
+    assert list(servers) == ["codex"]
+    return dict(servers["codex"])
 
 
 @pytest.mark.parametrize("config", sorted(HOSTS.iterdir()), ids=lambda p: p.name)
@@ -42,15 +40,13 @@ async def test_host_configuration_starts_a_working_server(
     config: Path, codex_home: Path, workdir: Path, model: ScriptedModel
 ) -> None:
     entry = _server_entry(config)
-    assert entry["command"] == "codex-mcp-server"
+    assert entry["command"] == "mcp-server-codex"
     assert entry.get("type", "stdio") == "stdio"
-    # The console script installed next to this interpreter, as a host would find it on PATH.
-    command = shutil.which("codex-mcp-server", path=str(Path(sys.executable).parent))
-    assert command is not None
-    args = [str(workdir) if arg == "/path/to/your/project" else arg for arg in entry["args"]]
+    # The installed commands are proven by test_packaging; here the arguments, as shipped (a
+    # placeholder left in them would stop the server at start).
     params = StdioServerParameters(
-        command=command,
-        args=args,
+        command=sys.executable,
+        args=["-m", "codex_mcp_server", *entry["args"]],
         env={**codex_env(codex_home), **entry.get("env", {})},
         cwd=workdir,
     )

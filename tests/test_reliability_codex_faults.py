@@ -454,7 +454,7 @@ async def test_a_missing_binary_says_how_to_install_and_the_server_stays_up(
             assert result.is_error
             assert "no-such-codex" in text(result)
             assert INSTALL_HINT in text(result), text(result)
-            assert "pip install 'codex-mcp-server[bundled]'" in text(result)
+            assert "pip install 'mcp-server-codex[bundled]'" in text(result)
         await _server_is_up(client)
         assert structured(await _call(client, "list_threads", {}))["threads"] == []
 
@@ -472,7 +472,7 @@ async def test_a_binary_gone_between_turns_says_how_to_install(
         codex.path.rename(codex.path.with_name("moved-away"))
         result = await _call(client, "run_turn", {"thread_id": thread_id, "prompt": "x"})
         turn = _failed_turn(result, str(codex.path))
-        assert "pip install 'codex-mcp-server[bundled]'" in turn["error"], turn["error"]
+        assert "pip install 'mcp-server-codex[bundled]'" in turn["error"], turn["error"]
         await _server_is_up(client, thread_id)
         codex.path.with_name("moved-away").rename(codex.path)
         await _thread_is_usable(client, thread_id)

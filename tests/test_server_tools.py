@@ -225,12 +225,49 @@ async def test_resume_after_a_server_restart(
         assert turn["status"] == "completed"
         assert turn["final_response"] == "I remember"
         assert "started" in json.dumps(model.requests[1].input)
+        # Numbered after the thread's earlier turn; codex reports the thread's usage summed
+        # over both turns, this is the second's alone.
+        assert turn["turn_id"] == "turn-2"
+        assert turn["usage"] == first["usage"]
 
         model.add(replies.message("still here"))
         again = await second_server.call_tool(
             "run_turn", {"thread_id": first["thread_id"], "prompt": "next"}
         )
-        assert structured(again)["turn_id"] == "turn-2"
+        assert structured(again)["turn_id"] == "turn-3"
+
+
+async def test_run_turn_continues_a_thread_saved_by_an_earlier_server(
+    settings: Settings, model: ScriptedModel, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()  # Not a git repository: the thread skipped the check.
+    async with Client(build_server(settings)) as first_server:
+        first = await _start(
+            first_server, model, working_directory=str(elsewhere), skip_git_repo_check=True
+        )
+        model.add(replies.message("second"))
+        await first_server.call_tool("run_turn", {"thread_id": first["thread_id"], "prompt": "2"})
+
+    # Hosts such as `codex exec` start a new server for each of their sessions.
+    async with Client(build_server(settings)) as second_server:
+        thread = {"thread_id": first["thread_id"]}
+        for tool in ("wait_turn", "get_thread", "interrupt_turn"):
+            result = await second_server.call_tool(tool, thread)
+            assert result.is_error
+            assert "did not run in this server" in text(result), text(result)
+            assert "run_turn continues it" in text(result)
+
+        model.add(replies.message("third"))
+        result = await second_server.call_tool("run_turn", {**thread, "prompt": "3"})
+        turn = structured(result)
+        assert (turn["status"], turn["final_response"]) == ("completed", "third"), text(result)
+        assert turn["turn_id"] == "turn-3"
+        assert turn["usage"] == first["usage"]
+        assert "second" in json.dumps(model.requests[-1].input)  # The thread's history.
+        info = structured(await second_server.call_tool("get_thread", thread))
+        assert info["working_directory"] == str(elsewhere)
+        assert [t["turn_id"] for t in info["turns"]] == ["turn-3"]
 
 
 async def test_resume_without_prompt_registers_the_thread(
@@ -440,7 +477,7 @@ async def test_missing_codex_binary_says_how_to_install(
     async with Client(build_server(settings)) as client:
         result = await client.call_tool("start_thread", {"prompt": "x"})
     assert result.is_error
-    assert "pip install 'codex-mcp-server[bundled]'" in text(result)
+    assert "pip install 'mcp-server-codex[bundled]'" in text(result)
 
 
 async def test_a_turn_that_only_reconnects_fails_with_the_warning(

@@ -12,7 +12,7 @@ from .errors import CodexNotFoundError
 __all__ = ["INSTALL_HINT", "CodexBinary", "find_codex"]
 
 INSTALL_HINT = (
-    "Install it with `pip install 'codex-mcp-server[bundled]'` (the openai-codex-cli-bin wheel) "
+    "Install it with `pip install 'mcp-server-codex[bundled]'` (the openai-codex-cli-bin wheel) "
     "or `npm install -g @openai/codex`, or give its path (codex_path_override / --codex-path)."
 )
 

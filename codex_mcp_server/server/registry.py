@@ -256,6 +256,9 @@ class ThreadRecord:
     turns: list[TurnRecord] = field(default_factory=list)
     cumulative_usage: Usage | None = None
     """Codex reports usage summed over the thread; a turn's own is the difference."""
+    earlier_turns: int = 0
+    """Turns of the thread this server has no record of (run before it resumed the thread),
+    so that turn ids stay unique within the thread."""
 
     @property
     def running_turn(self) -> TurnRecord | None:
@@ -272,7 +275,7 @@ class ThreadRecord:
         return self.turns[-1].started_at if self.turns else self.created_at
 
     def new_turn(self, prompt: str) -> TurnRecord:
-        turn = TurnRecord(f"turn-{len(self.turns) + 1}", prompt)
+        turn = TurnRecord(f"turn-{self.earlier_turns + len(self.turns) + 1}", prompt)
         self.turns.append(turn)
         return turn
 

@@ -38,7 +38,7 @@ from .policy import (
     resolve_files,
 )
 from .registry import BusyThreadError, Listener, Registry, ThreadRecord, TurnRecord
-from .sessions import codex_home, find_session, is_thread_id
+from .sessions import codex_home, find_session, is_thread_id, read_session
 from .settings import Settings
 from .turns import TurnQueue, execute_turn
 
@@ -152,7 +152,17 @@ class ThreadService:
         *,
         background: bool = False,
     ) -> tuple[ThreadRecord, TurnRecord]:
-        """The next turn of a known thread."""
+        """The next turn of a thread: one this server knows, or one Codex saved."""
+        if self.registry.find(thread_id) is None and (path := find_session(thread_id)):
+            # Hosts such as `codex exec` start a new server for each of their sessions: resume
+            # the thread where it ran (it passed or skipped the git check there before).
+            past = await anyio.to_thread.run_sync(read_session, path)
+            options = ThreadOptionsInput(working_directory=past.cwd, skip_git_repo_check=True)
+            resumed, turn = await self.resume(
+                thread_id, options, request, listener, background=background
+            )
+            assert turn is not None
+            return resumed, turn
         record = self.registry.get(thread_id)
         _ensure_idle(record)
         cwd = Path(record.working_directory)
@@ -184,7 +194,7 @@ class ThreadService:
                 "exact, full id resumes a thread: pass it as list_threads or a turn result "
                 "gave it."
             )
-        if find_session(thread_id) is None:
+        if (path := find_session(thread_id)) is None:
             raise PolicyError(
                 f"No Codex session {thread_id!r} under {codex_home() / 'sessions'}: Codex has "
                 "not persisted a thread with this id here. Check the id (list_threads shows the "
@@ -200,6 +210,9 @@ class ThreadService:
         record = ThreadRecord(thread_id, thread, str(cwd), _snapshot(options))
         if known is not None:
             record.turns, record.cumulative_usage = known.turns, known.cumulative_usage
+        past = await anyio.to_thread.run_sync(read_session, path)
+        record.earlier_turns = max(0, past.turns - len(record.turns))
+        record.cumulative_usage = past.usage or record.cumulative_usage
         self.registry.add(record)
         if request is None:
             return record, None
@@ -216,7 +229,7 @@ class ThreadService:
 
         Without a running turn, the latest turn as it ended.
         """
-        record = self.registry.get(thread_id)
+        record = self.get(thread_id)
         if not record.turns:
             raise PolicyError(f"Thread {thread_id} has run no turn yet; use run_turn.")
         turn = record.turns[-1]
@@ -228,11 +241,23 @@ class ThreadService:
 
     async def interrupt(self, thread_id: str) -> tuple[ThreadRecord, TurnRecord | None]:
         """Stop the thread's running turn; returns once its codex processes are gone."""
-        record = self.registry.get(thread_id)
+        record = self.get(thread_id)
         turn = record.running_turn
         if turn is not None:
             await self._stop(turn)
         return record, turn
+
+    def get(self, thread_id: str) -> ThreadRecord:
+        """The thread's record; for one Codex saved but this server has not seen, an error
+        that says so and how to continue it."""
+        if self.registry.find(thread_id) is None and (path := find_session(thread_id)):
+            raise PolicyError(
+                f"Thread {thread_id} did not run in this server (it ran in an earlier one, or "
+                f"in the codex CLI; hosts such as `codex exec` start a new server each time), "
+                f"so no turn of it runs here. Codex saved it in {path}: run_turn continues it "
+                "where it ran, resume_thread does with the options you give."
+            )
+        return self.registry.get(thread_id)
 
     async def shutdown(self) -> None:
         """Stop every running turn; returns when their codex processes are gone."""

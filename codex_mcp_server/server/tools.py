@@ -96,7 +96,7 @@ class _Tools:
         return turn_result(record, turn)
 
     async def get_thread(self, args: GetThreadInput, report: Listener) -> CallToolResult:
-        record = self.service.registry.get(args.thread_id)
+        record = self.service.get(args.thread_id)
         info = thread_page(record, args.limit, args.offset)
         lines = [
             f"Thread {record.thread_id}: {record.status}, {len(record.turns)} turn(s), "
@@ -371,10 +371,11 @@ agent: it reads code, runs commands and edits files in working_directory (within
 to do what the prompt asks. Blocks until the turn ends, streaming progress (commands, edits,
 plans), unless background is true. Returns thread_id (keep it to continue with run_turn), the
 final response, a compact record of actions, and token usage.""",
-    "run_turn": """Run the next turn of a thread this server knows, with the thread's history
-and options: use it for follow-ups ("now fix it", "add tests"). Blocks until the turn ends,
-streaming progress, unless background is true. A thread runs one turn at a time. For a thread
-from before a server restart, call resume_thread first.""",
+    "run_turn": """Run the next turn of a thread, with the thread's history and options: use
+it for follow-ups ("now fix it", "add tests"). Blocks until the turn ends, streaming progress,
+unless background is true. A thread runs one turn at a time. A thread from an earlier server
+run (or the codex CLI) is resumed in the directory it ran in, with the server's defaults; call
+resume_thread first to give it other options.""",
     "resume_thread": """Make a thread that Codex persisted earlier (in a previous server run, or
 with the codex CLI) known to this server, optionally with new options; with prompt, also run a
 turn. Afterwards continue it with run_turn.""",

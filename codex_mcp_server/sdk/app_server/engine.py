@@ -64,6 +64,7 @@ class AppServerEngine:
         if base_url := self._options.get("base_url"):
             overrides.append(f"openai_base_url={to_toml_value(base_url, 'base_url')}")
         self._global_args = [arg for override in overrides for arg in ("--config", override)]
+        self._global_config = dict(parse_config_override(override) for override in overrides)
         self._binary: CodexBinary | None = None
         self._connection: Connection | None = None
         self._starting = anyio.Lock()
@@ -323,11 +324,44 @@ class AppServerEngine:
         inputs: list[dict[str, Any]] = [{"type": "text", "text": turn.prompt}]
         inputs += [{"type": "localImage", "path": str(path)} for path in turn.images]
         params: dict[str, Any] = {"threadId": thread_id, "input": inputs}
+        # The thread's options again on every turn, as exec passes them to every process: a
+        # thread loaded earlier (resume_thread with new options) takes them from here.
         if cwd := options.get("working_directory"):
-            params["cwd"] = str(cwd)  # Checked again by the caller for every turn.
+            params["cwd"] = str(cwd)
+        if model := options.get("model"):
+            params["model"] = model
+        if policy := options.get("approval_policy"):
+            params["approvalPolicy"] = str(policy)
+        if effort := options.get("model_reasoning_effort"):
+            params["effort"] = str(effort)
+        if (sandbox := self._sandbox_policy(options)) is not None:
+            params["sandboxPolicy"] = sandbox
         if turn.output_schema is not None:
             params["outputSchema"] = dict(turn.output_schema)
         return params
+
+    def _sandbox_policy(self, options: ThreadOptions) -> dict[str, Any] | None:
+        """The thread's sandbox as a turn's ``sandboxPolicy``, from its mode and config."""
+        mode = options.get("sandbox_mode")
+        if mode is None:
+            return None
+        if mode == "danger-full-access":
+            return {"type": "dangerFullAccess"}
+        config = {**self._global_config, **self._thread_config(options)}
+
+        def flag(key: str) -> bool:
+            return config.get(f"sandbox_workspace_write.{key}") is True
+
+        if mode == "read-only":
+            return {"type": "readOnly", "networkAccess": False}
+        roots = config.get("sandbox_workspace_write.writable_roots") or []
+        return {
+            "type": "workspaceWrite",
+            "writableRoots": [str(root) for root in roots],
+            "networkAccess": flag("network_access"),
+            "excludeTmpdirEnvVar": flag("exclude_tmpdir_env_var"),
+            "excludeSlashTmp": flag("exclude_slash_tmp"),
+        }
 
     def _codex_home(self) -> Path:
         env: Mapping[str, str] = self._options.get("env") or os.environ
