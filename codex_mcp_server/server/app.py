@@ -9,6 +9,7 @@ from typing import Any
 from mcp.server import MCPServer
 
 from .. import __version__
+from ..sdk.engine import Engine
 from .dropin import build_dropin_tools
 from .resources import add_resources
 from .settings import Settings
@@ -24,9 +25,10 @@ Progress (commands, edits, plans) streams while a turn runs. interrupt_turn stop
 Threads persist in Codex's home: resume_thread brings one back after a restart."""
 
 
-def build_server(settings: Settings) -> MCPServer[ThreadService]:
-    """An MCP server exposing the Codex tools under ``settings``."""
-    service = ThreadService(settings)
+def build_server(settings: Settings, engine: Engine | None = None) -> MCPServer[ThreadService]:
+    """An MCP server exposing the Codex tools under ``settings``; ``engine`` replaces the one
+    ``settings.backend`` names (a ``FakeEngine`` in tests)."""
+    service = ThreadService(settings, engine=engine)
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[Any]) -> AsyncIterator[ThreadService]:

@@ -306,7 +306,8 @@ class Registry:
         on_remove: Callable[[ThreadRecord], None] | None = None,
     ) -> None:
         self._threads: dict[str, ThreadRecord] = {}
-        self._on_remove = on_remove
+        self.on_remove = on_remove
+        """Called with each thread that leaves (to release what it holds elsewhere)."""
         self._max_threads = max_threads
         self._max_item_bytes = max_item_bytes
         # Ended turns that still hold their texts, oldest first, and the sum of their sizes.
@@ -353,8 +354,8 @@ class Registry:
             return
         for turn in record.turns:
             self._uncount(turn)
-        if self._on_remove is not None:
-            self._on_remove(record)
+        if self.on_remove is not None:
+            self.on_remove(record)
 
     def _drop_items(self, turn: TurnRecord) -> None:
         if turn in self._held:

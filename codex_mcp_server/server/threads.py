@@ -28,6 +28,7 @@ from ..sdk import (
     ThreadOptions,
     serialize_config_overrides,
 )
+from ..sdk.engine import Engine
 from .models import ThreadOptionsInput
 from .policy import (
     PolicyError,
@@ -80,10 +81,13 @@ class TurnRequest:
 class ThreadService:
     """The registry and every running turn, under the server's settings."""
 
-    def __init__(self, settings: Settings, registry: Registry | None = None) -> None:
+    def __init__(
+        self, settings: Settings, registry: Registry | None = None, engine: Engine | None = None
+    ) -> None:
         self.settings = settings
-        self.registry = registry or Registry(on_remove=self._released)
-        self.codex = Codex(_codex_options(settings), engine=settings.backend)
+        self.registry = registry or Registry()
+        self.registry.on_remove = self._released
+        self.codex = Codex(_codex_options(settings), engine=engine or settings.backend)
         self._queue = TurnQueue(settings.max_concurrent_turns)
         self._active: set[TurnRecord] = set()
         self._group: anyio.abc.TaskGroup | None = None

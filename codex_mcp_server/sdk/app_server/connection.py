@@ -49,6 +49,7 @@ CLIENT_NAME = "codex_sdk_py"
 _STDERR_TAIL = 2000
 _STDERR_KEEP = 64 * 1024
 _STOP_GRACE = 2.0
+_START_TIMEOUT = 30.0
 _OVERLOADED = -32001
 _RETRIES = 3
 # Deltas nobody here reads: opting out spares codex the work and us the traffic.
@@ -128,13 +129,22 @@ class Connection:
         group.start_soon(self._drain_stderr)
         from ... import __version__
 
+        with anyio.move_on_after(_START_TIMEOUT) as scope:
+            await self._initialize(__version__)
+        if scope.cancelled_caught:
+            raise CodexError(
+                f"codex app-server did not answer `initialize` within {_START_TIMEOUT:g} s "
+                f"({self._command[0]}): {self.stderr_tail() or 'nothing on stderr'}"
+            )
+
+    async def _initialize(self, version: str) -> None:
         await self.call(
             "initialize",
             {
                 "clientInfo": {
                     "name": CLIENT_NAME,
                     "title": "codex_mcp_server",
-                    "version": __version__,
+                    "version": version,
                 },
                 "capabilities": {
                     "experimentalApi": True,
