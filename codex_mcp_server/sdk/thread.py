@@ -146,7 +146,8 @@ class Thread:
     ) -> AsyncGenerator[ThreadEvent, None]:
         idle_timeout = options.get("idle_timeout", self._options.get("idle_timeout"))
         watchdog = Watchdog(idle_timeout) if idle_timeout else None
-        with output_schema_file(schema_json) as schema_path:
+        scratch = self._options.get("scratch_directory")
+        with output_schema_file(schema_json, scratch) as schema_path:
             args = self._exec_args(prompt, images, schema_path, options)
             lines = self._exec.run(
                 args, cancel_event=options.get("cancel_event"), watchdog=watchdog

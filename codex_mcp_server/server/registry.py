@@ -124,6 +124,10 @@ class ThreadRecord:
     turns: list[TurnRecord] = field(default_factory=list)
     cumulative_usage: Usage | None = None
     """Codex reports usage summed over the thread; a turn's own is the difference."""
+    additional_directories: list[str] = field(default_factory=list)
+    """Resolved, as the working directory is; each turn checks that they still are."""
+    files: list[str] = field(default_factory=list)
+    """The server's scratch files codex reads for this thread; removed when it leaves."""
 
     @property
     def running_turn(self) -> TurnRecord | None:
@@ -168,6 +172,8 @@ class Registry:
         self, max_threads: int = MAX_THREADS, max_item_bytes: int = MAX_ITEM_BYTES
     ) -> None:
         self._threads: dict[str, ThreadRecord] = {}
+        self.on_leave: Callable[[ThreadRecord], None] | None = None
+        """Called with each record that leaves (removed, evicted, or replaced by another)."""
         self._max_threads = max_threads
         self._max_item_bytes = max_item_bytes
         # Ended turns that still hold items, oldest first, and the sum of their sizes.
@@ -185,8 +191,10 @@ class Registry:
 
     def add(self, record: ThreadRecord) -> None:
         # Re-adding (resume_thread on a known thread) moves it to the newest position.
-        self._threads.pop(record.thread_id, None)
+        replaced = self._threads.pop(record.thread_id, None)
         self._threads[record.thread_id] = record
+        if replaced is not None and replaced is not record:
+            self._left(replaced)
         excess = len(self._threads) - self._max_threads
         for old in [r for r in self._threads.values() if not r.running_turn][: max(0, excess)]:
             self.remove(old.thread_id)
@@ -210,6 +218,12 @@ class Registry:
         record = self._threads.pop(thread_id, None)
         for turn in record.turns if record else ():
             self._uncount(turn)
+        if record is not None:
+            self._left(record)
+
+    def _left(self, record: ThreadRecord) -> None:
+        if self.on_leave is not None:
+            self.on_leave(record)
 
     def _drop_items(self, turn: TurnRecord) -> None:
         self._uncount(turn)

@@ -47,6 +47,7 @@ class Settings:
     allowed_roots: tuple[Path, ...] = ()
     approval_policy: ApprovalPolicy = "never"
     config: tuple[str, ...] = ()
+    allow_config_keys: tuple[str, ...] = ()
     idle_timeout: float = 1800.0
     heartbeat_interval: float = 10.0
     log_level: LogLevel = "INFO"
@@ -195,6 +196,16 @@ def _parser() -> argparse.ArgumentParser:
         "turn, before the thread's own. [CODEX_MCP_CONFIG, one per line]",
     )
     p.add_argument(
+        "--allow-config-key",
+        action="append",
+        metavar="PATTERN",
+        help="Repeatable. Admit more keys in a thread's `config` (and in the profiles threads "
+        "name) than the built-in safe ones: a glob on dotted keys, e.g. "
+        "'model_provider' or 'features.*'. Each admits what a client can then do, such as run "
+        "programs or send credentials elsewhere. "
+        "[CODEX_MCP_ALLOW_CONFIG_KEYS, comma- or newline-separated]",
+    )
+    p.add_argument(
         "--idle-timeout",
         type=float,
         metavar="SECONDS",
@@ -290,6 +301,10 @@ def parse_settings(
     config = args.config
     if config is None and env.get("CODEX_MCP_CONFIG"):
         config = [c.strip() for c in env["CODEX_MCP_CONFIG"].splitlines() if c.strip()]
+    patterns = args.allow_config_key
+    if patterns is None and env.get("CODEX_MCP_ALLOW_CONFIG_KEYS"):
+        patterns = re.split(r"[,\n]", env["CODEX_MCP_ALLOW_CONFIG_KEYS"])
+    patterns = [pattern.strip() for pattern in patterns or () if pattern.strip()]
     for entry in config or ():
         key, sep, value = entry.partition("=")
         if not sep or not key.strip() or not value.strip():
@@ -313,6 +328,8 @@ def parse_settings(
         values["approval_policy"] = policy
     if config:
         values["config"] = tuple(config)
+    if patterns:
+        values["allow_config_keys"] = tuple(patterns)
     if (idle := number(args.idle_timeout, "IDLE_TIMEOUT")) is not None:
         values["idle_timeout"] = idle
     if (beat := number(args.heartbeat_interval, "HEARTBEAT_INTERVAL")) is not None:

@@ -31,9 +31,13 @@ from ..sdk import (
 from .models import ThreadOptionsInput
 from .policy import (
     PolicyError,
+    check_again,
+    check_codex_home,
     check_config,
     check_output_schema,
+    check_profile,
     check_sandbox,
+    enforced_overrides,
     resolve_dir,
     resolve_files,
 )
@@ -87,6 +91,7 @@ class ThreadService:
         self._active: set[TurnRecord] = set()
         self._group: anyio.abc.TaskGroup | None = None
         self._scratch: Path | None = None
+        self.registry.on_leave = _release_files
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[ThreadService]:
@@ -103,14 +108,35 @@ class ThreadService:
                     shutil.rmtree(self._scratch, ignore_errors=True)
                     self._scratch = None
 
-    def text_file(self, text: str) -> str:
-        """A file holding ``text``, for config keys that take a path; kept while serving."""
+    def scratch(self) -> Path:
+        """The server's private directory for files codex reads (instructions, schemas).
+
+        Under Codex's home, which no thread can write (see ``check_codex_home``; with /tmp
+        writable, a command of one thread could rewrite another's instructions there), made
+        0700 for the server's user, and removed when the server stops.
+        """
         if self._scratch is None:
-            self._scratch = Path(tempfile.mkdtemp(prefix="codex-mcp-server-"))
-        fd, path = tempfile.mkstemp(dir=self._scratch, suffix=".md")
+            parent = codex_home() / "codex-mcp-server"
+            parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._scratch = Path(tempfile.mkdtemp(prefix="scratch-", dir=parent))
+        return self._scratch
+
+    def text_file(self, text: str) -> str:
+        """A file holding ``text``, for config keys that take a path.
+
+        Give it to the thread that reads it with :meth:`keep_files`, or remove it.
+        """
+        fd, path = tempfile.mkstemp(dir=self.scratch(), suffix=".md")
         with os.fdopen(fd, "w", encoding="utf-8") as file:
             file.write(text)
         return path
+
+    def keep_files(self, record: ThreadRecord | None, files: list[str]) -> None:
+        """Keep ``files`` while ``record``'s thread stays in the registry (none: remove them)."""
+        if record is not None and self.registry.find(record.thread_id) is record:
+            record.files += files
+        else:  # It has left already (codex had not saved it, say).
+            _remove_files(files)
 
     # ------------------------------------------------------------------ turns
 
@@ -121,9 +147,14 @@ class ThreadService:
         listener: Listener | None = None,
         *,
         background: bool = False,
+        server_config: dict[str, Any] | None = None,
     ) -> tuple[ThreadRecord, TurnRecord]:
-        """A new thread and its first turn."""
-        thread_options, cwd, codex = self._prepare(options)
+        """A new thread and its first turn.
+
+        ``server_config`` is config the server itself sets (the drop-in's instruction
+        files), after the client's, unchecked.
+        """
+        thread_options, cwd, codex = self._prepare(options, server_config)
         input = request.input(self.settings, cwd)
         thread = codex.start_thread(thread_options)
         turn = TurnRecord("turn-1", request.prompt)
@@ -132,6 +163,7 @@ class ThreadService:
 
         def on_started(thread_id: str) -> ThreadRecord:
             record = ThreadRecord(thread_id, thread, str(cwd), snapshot)
+            record.additional_directories = list(thread_options.get("additional_directories", []))
             record.turns.append(turn)
             self.registry.add(record)
             started.append(record)
@@ -154,6 +186,9 @@ class ThreadService:
         """The next turn of a known thread."""
         record = self.registry.get(thread_id)
         _ensure_idle(record)
+        sandbox = record.options.get("sandbox_mode") or self.settings.default_sandbox
+        directories = [record.working_directory, *record.additional_directories]
+        check_again(directories, self.settings, sandbox)
         cwd = Path(record.working_directory)
         input = request.input(self.settings, cwd)
         turn = record.new_turn(request.prompt)
@@ -186,6 +221,7 @@ class ThreadService:
         input = request.input(self.settings, cwd) if request else ""
         thread = codex.resume_thread(thread_id, thread_options)
         record = ThreadRecord(thread_id, thread, str(cwd), _snapshot(options))
+        record.additional_directories = list(thread_options.get("additional_directories", []))
         if known is not None:
             record.turns, record.cumulative_usage = known.turns, known.cumulative_usage
         self.registry.add(record)
@@ -292,7 +328,9 @@ class ThreadService:
             f"{turn.thread_id} yet, so it cannot be continued: start a new thread."
         )
 
-    def _prepare(self, args: ThreadOptionsInput) -> tuple[ThreadOptions, Path, Codex]:
+    def _prepare(
+        self, args: ThreadOptionsInput, server_config: dict[str, Any] | None = None
+    ) -> tuple[ThreadOptions, Path, Codex]:
         settings = self.settings
         cwd = resolve_dir(args.working_directory, settings, "working_directory")
         sandbox = args.sandbox_mode or settings.default_sandbox
@@ -324,17 +362,38 @@ class ThreadService:
         except CodexError as exc:
             raise PolicyError(f"config: {exc}") from None
         check_config(args.config, settings)
+        check_profile(args.profile, settings)
+        check_codex_home([cwd, *map(Path, extra)], sandbox)
+        own = serialize_config_overrides(server_config) if server_config else []
         codex_options: CodexOptions = {
             # Last, so no thread config undoes it: commands do not see *KEY*/*SECRET*/*TOKEN*
-            # variables (the server's API keys and its HTTP token).
-            "config_overrides": [*settings.config, *thread_config, _HIDE_SECRETS],
+            # variables (the server's API keys and its HTTP token); codex loads no project
+            # config and keeps /tmp read-only when it must (see enforced_overrides).
+            "config_overrides": [
+                *settings.config,
+                *thread_config,
+                *own,
+                _HIDE_SECRETS,
+                *enforced_overrides(settings, cwd),
+            ],
             "env": {k: v for k, v in os.environ.items() if k != "CODEX_MCP_AUTH_TOKEN"},
+            "scratch_directory": str(self.scratch()),
         }
         if settings.codex_path:
             codex_options["codex_path_override"] = settings.codex_path
         if settings.idle_timeout:
             codex_options["idle_timeout"] = settings.idle_timeout
         return options, cwd, Codex(codex_options)
+
+
+def _release_files(record: ThreadRecord) -> None:
+    _remove_files(record.files)
+    record.files = []
+
+
+def _remove_files(paths: list[str]) -> None:
+    for path in paths:
+        Path(path).unlink(missing_ok=True)
 
 
 def _ensure_idle(record: ThreadRecord) -> None:
