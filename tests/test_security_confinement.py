@@ -25,6 +25,7 @@ from mcp import Client
 
 from codex_mcp_server.server import Settings, build_server
 from codex_mcp_server.server.registry import Registry, ThreadRecord
+from codex_mcp_server.server.settings import parse_settings
 from codex_mcp_server.server.threads import ThreadService
 from codex_mcp_server.testing import ScriptedModel, replies
 
@@ -446,3 +447,13 @@ async def test_output_schemas_are_written_to_the_private_scratch(traps: Traps) -
         assert not result.is_error, text(result)
     (path,) = values_of(traps.recorder.only_run(), "--output-schema")
     assert Path(path).is_relative_to(traps.home / "codex-mcp-server"), path
+
+
+def test_allowed_config_keys_come_from_flags_or_the_environment(tmp_path: Path) -> None:
+    flags = ["--cwd", str(tmp_path), "--allow-config-key", "notify", "--allow-config-key", "a.*"]
+    assert parse_settings(flags, {}).allow_config_keys == ("notify", "a.*")
+    environ = {"CODEX_MCP_ALLOW_CONFIG_KEYS": "notify, features.*\nmodel_provider\n"}
+    parsed = parse_settings(["--cwd", str(tmp_path)], environ)
+    assert parsed.allow_config_keys == ("notify", "features.*", "model_provider")
+    assert parse_settings(flags, environ).allow_config_keys == ("notify", "a.*")  # Flag wins.
+    assert parse_settings(["--cwd", str(tmp_path)], {}).allow_config_keys == ()
