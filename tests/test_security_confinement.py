@@ -259,6 +259,16 @@ async def test_config_a_command_plants_in_the_tree_is_never_loaded(
     assert not marker.exists()
     assert "trust_level" not in (server_env / "config.toml").read_text()
 
+    # What the server prevents, and what an operator gets back with --trust-project-config.
+    trusting = settings_for(workdir, trust_project_config=True)
+    async with Client(build_server(trusting)) as client:
+        model.add(replies.message("trusted"))
+        arguments = {"prompt": "x", "working_directory": "sub", "sandbox_mode": "workspace-write"}
+        result = await client.call_tool("start_thread", arguments)
+        assert not result.is_error, text(result)
+    assert await anyio.to_thread.run_sync(wait_for, marker.exists, 10.0)
+    assert "trust_level" in (server_env / "config.toml").read_text()
+
 
 async def test_every_turn_checks_its_directories_again(
     server_env: Path,  # noqa: F811
@@ -457,3 +467,22 @@ def test_allowed_config_keys_come_from_flags_or_the_environment(tmp_path: Path) 
     assert parsed.allow_config_keys == ("notify", "features.*", "model_provider")
     assert parse_settings(flags, environ).allow_config_keys == ("notify", "a.*")  # Flag wins.
     assert parse_settings(["--cwd", str(tmp_path)], {}).allow_config_keys == ()
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "trusted"),
+    [
+        ([], {}, False),
+        (["--trust-project-config"], {}, True),
+        ([], {"CODEX_MCP_TRUST_PROJECT_CONFIG": "1"}, True),
+        ([], {"CODEX_MCP_TRUST_PROJECT_CONFIG": "false"}, False),
+        (["--trust-project-config"], {"CODEX_MCP_TRUST_PROJECT_CONFIG": "0"}, True),
+    ],
+)
+def test_trusting_project_config_is_the_operators_choice(
+    argv: list[str], environ: dict[str, str], trusted: bool, tmp_path: Path
+) -> None:
+    parsed = parse_settings(["--cwd", str(tmp_path), *argv], environ)
+    assert parsed.trust_project_config is trusted
+    with pytest.raises(SystemExit):
+        parse_settings(["--cwd", str(tmp_path)], {"CODEX_MCP_TRUST_PROJECT_CONFIG": "maybe"})

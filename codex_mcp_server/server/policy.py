@@ -167,15 +167,18 @@ def check_again(directories: Sequence[str], settings: Settings, sandbox: str) ->
 def enforced_overrides(settings: Settings, cwd: Path) -> list[str]:
     """Config that holds the server's promises, passed after everything else.
 
-    - Every directory from ``cwd`` up is an untrusted project: codex loads no
-      ``.codex/config.toml`` (nor hooks or rules) from the tree, where a sandboxed command
-      may have written one, and does not record the project as trusted in
-      ``$CODEX_HOME/config.toml`` (codex 0.163 does both in workspace-write otherwise).
+    - Unless the operator said ``--trust-project-config``, every directory from ``cwd`` up
+      is an untrusted project: codex loads no ``.codex/config.toml`` (nor hooks or rules)
+      from the tree, where a sandboxed command may have written one, and does not record
+      the project as trusted in ``$CODEX_HOME/config.toml`` (codex 0.163 does both in
+      workspace-write otherwise).
     - With allowed roots, or with Codex's home under ``/tmp`` or ``$TMPDIR``, those two are
       not writable: codex's workspace-write makes them so by default.
     """
-    projects = {str(d): {"trust_level": "untrusted"} for d in (cwd, *cwd.parents)}
-    overrides = [f"projects={to_toml_value(projects, 'projects')}"]
+    overrides = []
+    if not settings.trust_project_config:
+        projects = {str(d): {"trust_level": "untrusted"} for d in (cwd, *cwd.parents)}
+        overrides.append(f"projects={to_toml_value(projects, 'projects')}")
     home = Path(os.path.realpath(codex_home()))
     temporary = [Path("/tmp"), *([Path(t)] if (t := os.environ.get("TMPDIR")) else [])]
     temporary = [Path(os.path.realpath(t)) for t in temporary]

@@ -48,6 +48,7 @@ class Settings:
     approval_policy: ApprovalPolicy = "never"
     config: tuple[str, ...] = ()
     allow_config_keys: tuple[str, ...] = ()
+    trust_project_config: bool = False
     idle_timeout: float = 1800.0
     heartbeat_interval: float = 10.0
     log_level: LogLevel = "INFO"
@@ -132,6 +133,8 @@ def _host_header(value: str) -> str:
     return host
 
 
+_BOOLEANS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+
 _HELP = """\
 An MCP server for OpenAI's Codex agent: start threads, run and resume turns, watch their
 progress and cancel them. Serves MCP over stdio, or streamable HTTP. Every flag can also be
@@ -204,6 +207,16 @@ def _parser() -> argparse.ArgumentParser:
         "'model_provider' or 'features.*'. Each admits what a client can then do, such as run "
         "programs or send credentials elsewhere. "
         "[CODEX_MCP_ALLOW_CONFIG_KEYS, comma- or newline-separated]",
+    )
+    p.add_argument(
+        "--trust-project-config",
+        action="store_true",
+        default=None,
+        help="Let codex load the .codex/config.toml (hooks, rules) of projects trusted in "
+        "$CODEX_HOME/config.toml, and mark the projects of workspace-write threads trusted, "
+        "as codex does on its own. Then a command of a workspace-write thread can plant "
+        "config that a later thread runs outside the sandbox. Default: off, every thread's "
+        "tree is untrusted. [CODEX_MCP_TRUST_PROJECT_CONFIG=1]",
     )
     p.add_argument(
         "--idle-timeout",
@@ -312,6 +325,10 @@ def parse_settings(
         _check_toml(parser, entry, key, value)
 
     values: dict[str, object] = {}
+    if (trust := pick(args.trust_project_config, "TRUST_PROJECT_CONFIG")) is not None:
+        if trust.lower() not in _BOOLEANS:
+            parser.error(f"CODEX_MCP_TRUST_PROJECT_CONFIG={trust!r}: expected 1 or 0")
+        values["trust_project_config"] = _BOOLEANS[trust.lower()]
     if (codex_path := pick(args.codex_path, "CODEX_PATH")) is not None:
         values["codex_path"] = codex_path
     if (cwd := pick(args.cwd, "CWD")) is not None:
