@@ -325,6 +325,55 @@ async def test_every_turn_checks_its_directories_again(
             assert not result.is_error, text(result)
 
 
+async def test_a_turn_that_waited_in_the_queue_checks_again_as_it_leaves(
+    server_env: Path,  # noqa: F811
+    workdir: Path,
+    tmp_path: Path,
+    model: ScriptedModel,
+) -> None:
+    """The directory swapped while the turn waited for a slot: codex must not start there."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    sub = workdir / "sub"
+    sub.mkdir()
+    async with Client(build_server(settings_for(workdir, max_concurrent_turns=1))) as client:
+        model.add(replies.message("at sub"))
+        options = {"working_directory": "sub", "sandbox_mode": "workspace-write"}
+        at_sub = structured(await client.call_tool("start_thread", {"prompt": "x", **options}))
+        model.add(replies.hang())
+        blocker = await client.call_tool("start_thread", {"prompt": "hang", "background": True})
+        assert not blocker.is_error, text(blocker)  # It holds the only slot.
+        follow = {"thread_id": at_sub["thread_id"], "prompt": "echo escaped > written"}
+        results = []
+        async with anyio.create_task_group() as group:
+
+            async def queued() -> None:
+                results.append(await client.call_tool("run_turn", follow))
+
+            group.start_soon(queued)
+            while True:  # The turn is in the queue once its thread shows it running.
+                info = await client.call_tool("get_thread", {"thread_id": at_sub["thread_id"]})
+                if structured(info)["status"] == "running":
+                    break
+                await anyio.sleep(0.02)
+            sub.rename(workdir / "sub-was")
+            sub.symlink_to(outside)
+            thread_id = structured(blocker)["thread_id"]
+            await client.call_tool("interrupt_turn", {"thread_id": thread_id})
+        (refused,) = results
+        assert refused.is_error
+        assert structured(refused)["status"] == "failed"
+        assert f"{sub} now resolves to {outside}" in text(refused), text(refused)
+        assert len(model.requests) == 2  # The first turn and the blocker: codex never started.
+        assert list(outside.iterdir()) == []
+
+        sub.unlink()
+        (workdir / "sub-was").rename(sub)
+        model.add(replies.message("back"))
+        again = await client.call_tool("run_turn", follow)
+        assert not again.is_error, text(again)
+
+
 async def test_tmp_and_tmpdir_are_read_only_under_allowed_roots(
     server_env: Path,  # noqa: F811
     workdir: Path,

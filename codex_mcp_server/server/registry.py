@@ -85,6 +85,9 @@ class TurnRecord:
     done: anyio.Event = field(default_factory=anyio.Event)
     item_bytes: int = 0
     """Characters of text in the items (about their bytes), counted when the turn ends."""
+    before_start: Callable[[], None] | None = None
+    """Checks made as the turn leaves the queue, just before codex starts; a ``CodexError``
+    it raises is the turn's failure."""
     _actions: Actions | None = None
 
     async def publish(self, line: str, *, count: bool = True) -> None:

@@ -59,6 +59,20 @@ class StartFailedError(RuntimeError):
     """Codex ended before it named the thread: there is no thread to report on."""
 
 
+class _RefusedAtStartError(CodexError):
+    """A turn's check as it left the queue failed; recorded as the turn's failure."""
+
+
+def _check_at_start(directories: list[str], settings: Settings, sandbox: str) -> Callable[[], None]:
+    def check() -> None:
+        try:
+            check_again(directories, settings, sandbox)
+        except PolicyError as exc:
+            raise _RefusedAtStartError(str(exc)) from None
+
+    return check
+
+
 class TurnRequest:
     """A prompt with its images and output schema, checked against the settings."""
 
@@ -158,6 +172,10 @@ class ThreadService:
         input = request.input(self.settings, cwd)
         thread = codex.start_thread(thread_options)
         turn = TurnRecord("turn-1", request.prompt)
+        directories = [str(cwd), *thread_options.get("additional_directories", [])]
+        turn.before_start = _check_at_start(
+            directories, self.settings, str(thread_options["sandbox_mode"])
+        )
         snapshot = _snapshot(options)
         started: list[ThreadRecord] = []
 
@@ -192,6 +210,7 @@ class ThreadService:
         cwd = Path(record.working_directory)
         input = request.input(self.settings, cwd)
         turn = record.new_turn(request.prompt)
+        turn.before_start = _check_at_start(directories, self.settings, sandbox)
         self.registry.touch(record)
         await self._launch(
             record.thread, turn, input, request, lambda _: record, cwd, listener, background
@@ -228,6 +247,10 @@ class ThreadService:
         if request is None:
             return record, None
         turn = record.new_turn(request.prompt)
+        directories = [str(cwd), *record.additional_directories]
+        turn.before_start = _check_at_start(
+            directories, self.settings, str(thread_options["sandbox_mode"])
+        )
         await self._launch(
             thread, turn, input, request, lambda _: record, cwd, listener, background
         )
