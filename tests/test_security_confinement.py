@@ -343,6 +343,7 @@ async def test_a_turn_that_waited_in_the_queue_checks_again_as_it_leaves(
         model.add(replies.hang())
         blocker = await client.call_tool("start_thread", {"prompt": "hang", "background": True})
         assert not blocker.is_error, text(blocker)  # It holds the only slot.
+        await anyio.to_thread.run_sync(model.wait_for_requests, 2, 20.0)
         follow = {"thread_id": at_sub["thread_id"], "prompt": "echo escaped > written"}
         results = []
         async with anyio.create_task_group() as group:
