@@ -118,14 +118,14 @@ def check_config_keys(config: Mapping[str, Any], settings: Settings) -> None:
     for key in _leaf_keys(config):
         if not _allowed(key, settings):
             raise ValueError(
-                f"config key {key} is not allowed: {_reason(key)}. A thread's config may set "
-                f"{_rule(settings)} "
+                f"config key {_shown(key)} is not allowed: {_reason(key)}. A thread's config "
+                f"may set {_rule(settings)} "
                 f"Leave it out, or ask the server's operator to admit it with {FLAG}."
             )
         if not all(_BARE.fullmatch(part) for part in key.split(".")):
             raise ValueError(
-                f"config key {key!r} is not a dotted path of plain names (letters, digits, "
-                '_ and -), as codex reads config keys; e.g. {"model_verbosity": "low"}.'
+                f"config key {_shown(key)!r} is not a dotted path of plain names (letters, "
+                'digits, _ and -), as codex reads config keys; e.g. {"model_verbosity": "low"}.'
             )
 
 
@@ -158,9 +158,9 @@ def check_profile(name: str, settings: Settings) -> None:
     for key in _leaf_keys(table):
         if not _allowed(key, settings):
             raise ValueError(
-                f"profile {name!r} ({path}) sets {key}, which a profile named by a client may "
-                f"not: {_reason(key)}. Profiles follow the rule of config, which may set "
-                f"{_rule(settings)} "
+                f"profile {name!r} ({path}) sets {_shown(key)}, which a profile named by a "
+                f"client may not: {_reason(key)}. Profiles follow the rule of config, which "
+                f"may set {_rule(settings)} "
                 f"Name no profile, or ask the server's operator to admit the key with {FLAG}."
             )
 
@@ -168,6 +168,10 @@ def check_profile(name: str, settings: Settings) -> None:
 def _allowed(key: str, settings: Settings) -> bool:
     patterns = (*SAFE_CONFIG_KEYS, *settings.allow_config_keys)
     return any(fnmatchcase(key, pattern) for pattern in patterns)
+
+
+def _shown(key: str) -> str:
+    return key if len(key) <= 200 else f"{key[:200]}…"
 
 
 def _reason(key: str) -> str:
