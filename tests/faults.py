@@ -169,9 +169,13 @@ def codex_exec_processes(home: Path) -> list[int]:
 # ------------------------------------------------------------------- probes
 
 
-def schema_dirs() -> set[Path]:
-    """The output-schema directories the SDK made and has not removed."""
-    return set(Path(tempfile.gettempdir()).glob("codex-output-schema-*"))
+def schema_dirs(home: Path | None = None) -> set[Path]:
+    """The output-schema directories the SDK made and has not removed: in the temporary
+    directory, and in the scratch directories of the servers using Codex's ``home``."""
+    found = set(Path(tempfile.gettempdir()).glob("codex-output-schema-*"))
+    if home is not None:
+        found |= set(home.glob("codex-mcp-server/scratch-*/codex-output-schema-*"))
+    return found
 
 
 def open_fds() -> int:

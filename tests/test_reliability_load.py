@@ -193,6 +193,7 @@ async def test_200_turns_over_20_threads_with_random_cancels(
         listed = structured(await client.call_tool("list_threads", {}))["threads"]
         assert sorted(t["thread_id"] for t in listed) == sorted(thread_ids)
         assert all(t["status"] == "idle" for t in listed), listed
+        assert schema_dirs(server_env) == set()  # Each turn removed its own, while serving.
         for thread_id, turns in zip(thread_ids, plan, strict=True):
             info = structured(await client.call_tool("get_thread", {"thread_id": thread_id}))
             assert len(info["turns"]) == TURNS_PER_THREAD, (seed, thread_id)
@@ -213,7 +214,7 @@ async def test_200_turns_over_20_threads_with_random_cancels(
     left = await anyio.to_thread.run_sync(wait_until_gone, server_env, 10.0)
     assert left == [], describe(left)
     assert codex_processes(server_env) == []
-    assert schema_dirs() == set()
+    assert schema_dirs(server_env) == set()
     # Codex's connections to the model and its pipes close a moment after it exits.
     with anyio.move_on_after(10.0):
         await until(lambda: open_fds() <= fds_before + FD_SLACK)

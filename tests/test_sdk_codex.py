@@ -179,6 +179,27 @@ async def test_output_schema_file_is_removed_when_codex_fails(
     assert _schema_dirs() == before
 
 
+async def test_output_schema_goes_to_the_scratch_directory_given(
+    codex_home: Path, model: ScriptedModel, workdir: Path, tmp_path: Path
+) -> None:
+    """A directory of the caller's choosing: one the sandboxed commands cannot write."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    codex = Codex({"env": codex_env(codex_home), "scratch_directory": str(scratch)})
+    model.add(replies.structured({"answer": "42"}))
+    before = _schema_dirs()
+    thread = codex.start_thread({"working_directory": str(workdir)})
+    during: list[list[str]] = []
+    streamed = await thread.run_streamed("x", {"output_schema": {"type": "object"}})
+    async with streamed:
+        async for _ in streamed.events:
+            during.append(sorted(p.name for p in scratch.glob("codex-output-schema-*/*")))
+    assert during and all(names == ["schema.json"] for names in during)
+    assert model.requests[0].body["text"]["format"]["type"] == "json_schema"
+    assert list(scratch.iterdir()) == []
+    assert _schema_dirs() == before
+
+
 @pytest.mark.parametrize("schema", [["not", "an", "object"], "string", 3])
 async def test_output_schema_must_be_an_object(codex: Codex, schema: object) -> None:
     thread = codex.start_thread()

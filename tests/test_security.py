@@ -446,20 +446,24 @@ async def test_a_sandbox_above_the_ceiling_is_refused(
     assert not problems, "\n".join(problems)
 
 
-async def test_the_sandbox_is_always_explicit_so_config_cannot_raise_it(
-    client: Client, traps: Traps
-) -> None:
-    """Codex ranks --sandbox above config and profiles: it must be on every command line."""
-    for tool, arguments in (
-        ("start_thread", {"prompt": "x", "config": {"sandbox_mode": "danger-full-access"}}),
-        ("start_thread", {"prompt": "x", "profile": "full-access"}),
-        ("codex", {"prompt": "x", "config": {"sandbox_mode": "danger-full-access"}}),
-        ("codex-reply", {"threadId": SESSION_ID, "prompt": "x"}),
-    ):
-        traps.recorder.clear()
-        result = await client.call_tool(tool, arguments)
-        assert not result.is_error, text(result)
-        assert values_of(traps.recorder.only_run(), "--sandbox") == ["read-only"], tool
+async def test_the_sandbox_is_always_explicit_so_config_cannot_raise_it(traps: Traps) -> None:
+    """Codex ranks --sandbox above config and profiles: it must be on every command line.
+
+    Even where the operator admits ``sandbox_mode`` in a thread's config and profiles.
+    """
+    (traps.home / "full-access.config.toml").write_text('sandbox_mode = "danger-full-access"\n')
+    settings = fake_settings(traps, allow_config_keys=("sandbox_mode",))
+    async with Client(build_server(settings)) as client:
+        for tool, arguments in (
+            ("start_thread", {"prompt": "x", "config": {"sandbox_mode": "danger-full-access"}}),
+            ("start_thread", {"prompt": "x", "profile": "full-access"}),
+            ("codex", {"prompt": "x", "config": {"sandbox_mode": "danger-full-access"}}),
+            ("codex-reply", {"threadId": SESSION_ID, "prompt": "x"}),
+        ):
+            traps.recorder.clear()
+            result = await client.call_tool(tool, arguments)
+            assert not result.is_error, text(result)
+            assert values_of(traps.recorder.only_run(), "--sandbox") == ["read-only"], tool
 
 
 # ---------------------------------------------------------------------- HTTP

@@ -85,7 +85,8 @@ class ExecEngine:
     ) -> AsyncIterator[ThreadEvent]:
         idle_timeout = turn_options.get("idle_timeout", self._options.get("idle_timeout"))
         watchdog = Watchdog(idle_timeout) if idle_timeout else None
-        with output_schema_file(check_output_schema(turn.output_schema)) as schema_path:
+        schema = check_output_schema(turn.output_schema)
+        with output_schema_file(schema, self._options.get("scratch_directory")) as schema_path:
             args = self.exec_args(thread_id, options, turn, schema_path, turn_options)
             lines = self.exec.run(
                 args, cancel_event=turn_options.get("cancel_event"), watchdog=watchdog

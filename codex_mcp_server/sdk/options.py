@@ -85,6 +85,9 @@ class CodexOptions(TypedDict, total=False):
     """Codex's whole environment; when given, this process's environment is not inherited."""
     idle_timeout: float
     """Fail a turn (and kill codex) when codex shows no progress for this many seconds."""
+    scratch_directory: str
+    """Where turns write the files codex reads (the output schema); default: the system's
+    temporary directory. Choose one the sandboxed commands cannot write."""
 
 
 class ThreadOptions(TypedDict, total=False):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -28,12 +29,20 @@ def check_output_schema(schema: Any) -> str | None:
 
 
 @contextmanager
-def output_schema_file(schema_json: str | None) -> Iterator[str | None]:
-    """A file holding the schema for the duration of the turn, removed whatever happens."""
+def output_schema_file(
+    schema_json: str | None, directory: str | None = None
+) -> Iterator[str | None]:
+    """A file holding the schema for the duration of the turn, removed whatever happens.
+
+    It goes in a new private directory inside ``directory`` (default: the system's temporary
+    directory, which commands of a workspace-write sandbox may be able to write).
+    """
     if schema_json is None:
         yield None
         return
-    directory = tempfile.mkdtemp(prefix="codex-output-schema-")
+    if directory is not None:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+    directory = tempfile.mkdtemp(prefix="codex-output-schema-", dir=directory)
     try:
         path = Path(directory, "schema.json")
         path.write_text(schema_json, encoding="utf-8")

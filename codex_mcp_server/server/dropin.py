@@ -14,6 +14,7 @@ from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .allowlist import CONFIG_RULE, PROFILE_RULE
 from .models import ThreadOptionsInput
 from .registry import Listener, ThreadRecord, TurnRecord
 from .settings import ApprovalPolicy, SandboxModeName
@@ -33,7 +34,9 @@ class CodexToolInput(_KebabInput):
     )
     model: str | None = Field(default=None, description="Optional override for the model name.")
     profile: str | None = Field(
-        default=None, description="Configuration profile from config.toml to specify defaults."
+        default=None,
+        description="Configuration profile ($CODEX_HOME/<profile>.config.toml) to specify "
+        f"defaults. {PROFILE_RULE}",
     )
     cwd: str | None = Field(
         default=None,
@@ -48,7 +51,8 @@ class CodexToolInput(_KebabInput):
     sandbox: SandboxModeName | None = Field(default=None, description="Sandbox mode.")
     config: dict[str, Any] | None = Field(
         default=None,
-        description="Individual config settings that will override what is in config.toml.",
+        description="Individual config settings that will override what is in config.toml. "
+        f"{CONFIG_RULE}",
     )
     base_instructions: str | None = Field(
         default=None,
@@ -97,24 +101,35 @@ class _DropIn:
         self.service = service
 
     async def codex(self, args: CodexToolInput, report: Listener) -> CallToolResult:
-        config = dict(args.config or {})
-        # 0.163 takes these as files or config keys; the old server took them as text.
-        if args.base_instructions:
-            config["model_instructions_file"] = self.service.text_file(args.base_instructions)
+        # 0.163 takes these as files or config keys; the old server took them as text. The
+        # server sets them itself, after the client's config has been checked.
+        own: dict[str, Any] = {}
+        files: list[str] = []
         if args.developer_instructions:
-            config["developer_instructions"] = args.developer_instructions
-        if args.compact_prompt:
-            config["experimental_compact_prompt_file"] = self.service.text_file(args.compact_prompt)
-        options = ThreadOptionsInput(
-            working_directory=args.cwd,
-            model=args.model,
-            profile=args.profile,
-            sandbox_mode=args.sandbox,
-            approval_policy=args.approval_policy,
-            skip_git_repo_check=True,  # The built-in server had no such check.
-            config=config or None,
-        )
-        record, turn = await self.service.start(options, TurnRequest(args.prompt), report)
+            own["developer_instructions"] = args.developer_instructions
+        try:
+            if args.base_instructions:
+                files.append(self.service.text_file(args.base_instructions))
+                own["model_instructions_file"] = files[-1]
+            if args.compact_prompt:
+                files.append(self.service.text_file(args.compact_prompt))
+                own["experimental_compact_prompt_file"] = files[-1]
+            options = ThreadOptionsInput(
+                working_directory=args.cwd,
+                model=args.model,
+                profile=args.profile,
+                sandbox_mode=args.sandbox,
+                approval_policy=args.approval_policy,
+                skip_git_repo_check=True,  # The built-in server had no such check.
+                config=args.config,
+            )
+            record, turn = await self.service.start(
+                options, TurnRequest(args.prompt), report, server_config=own or None
+            )
+        except BaseException:
+            self.service.keep_files(None, files)
+            raise
+        self.service.keep_files(record, files)
         return _result(record, turn)
 
     async def codex_reply(self, args: CodexReplyInput, report: Listener) -> CallToolResult:

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from .actions import Actions
+from .allowlist import CONFIG_RULE, PROFILE_RULE
 from .settings import ApprovalPolicy, SandboxModeName
 
 __all__ = [
@@ -92,7 +93,7 @@ class ThreadOptionsInput(_Input):
     profile: Name | None = Field(
         default=None,
         description="A Codex config profile ($CODEX_HOME/<profile>.config.toml) to layer on "
-        "the configuration.",
+        f"the configuration. {PROFILE_RULE}",
     )
     sandbox_mode: SandboxModeName | None = Field(
         default=None,
@@ -125,7 +126,7 @@ class ThreadOptionsInput(_Input):
     config: dict[str, Any] | None = Field(
         default=None,
         description='Codex config overrides as a nested object, e.g. {"model_verbosity": "low"}; '
-        "flattened to --config key=value. Applied after the server's own --config.",
+        f"flattened to --config key=value. Applied after the server's own --config. {CONFIG_RULE}",
     )
 
 

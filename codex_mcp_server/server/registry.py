@@ -177,6 +177,9 @@ class TurnRecord:
     text_bytes: int = 0
     """Characters of the prompt, final response and error (and the structured output parsed
     from the response), counted when the turn ends."""
+    before_start: Callable[[], None] | None = None
+    """Checks made as the turn leaves the queue, just before codex starts; a ``CodexError``
+    it raises is the turn's failure."""
     _actions: Actions | None = None
 
     async def publish(self, line: str, *, count: bool = True) -> None:
@@ -259,6 +262,10 @@ class ThreadRecord:
     earlier_turns: int = 0
     """Turns of the thread this server has no record of (run before it resumed the thread),
     so that turn ids stay unique within the thread."""
+    additional_directories: list[str] = field(default_factory=list)
+    """Resolved, as the working directory is; each turn checks that they still are."""
+    files: list[str] = field(default_factory=list)
+    """The server's scratch files codex reads for this thread; removed when it leaves."""
 
     @property
     def running_turn(self) -> TurnRecord | None:
@@ -303,11 +310,10 @@ class Registry:
         self,
         max_threads: int = MAX_THREADS,
         max_item_bytes: int = MAX_ITEM_BYTES,
-        on_remove: Callable[[ThreadRecord], None] | None = None,
     ) -> None:
         self._threads: dict[str, ThreadRecord] = {}
-        self.on_remove = on_remove
-        """Called with each thread that leaves (to release what it holds elsewhere)."""
+        self.on_leave: Callable[[ThreadRecord], None] | None = None
+        """Called with each record that leaves (removed, evicted, or replaced by another)."""
         self._max_threads = max_threads
         self._max_item_bytes = max_item_bytes
         # Ended turns that still hold their texts, oldest first, and the sum of their sizes.
@@ -325,8 +331,10 @@ class Registry:
 
     def add(self, record: ThreadRecord) -> None:
         # Re-adding (resume_thread on a known thread) moves it to the newest position.
-        self._threads.pop(record.thread_id, None)
+        replaced = self._threads.pop(record.thread_id, None)
         self._threads[record.thread_id] = record
+        if replaced is not None and replaced is not record:
+            self._left(replaced)
         excess = len(self._threads) - self._max_threads
         for old in [r for r in self._threads.values() if not r.running_turn][: max(0, excess)]:
             self.remove(old.thread_id)
@@ -354,8 +362,11 @@ class Registry:
             return
         for turn in record.turns:
             self._uncount(turn)
-        if self.on_remove is not None:
-            self.on_remove(record)
+        self._left(record)
+
+    def _left(self, record: ThreadRecord) -> None:
+        if self.on_leave is not None:
+            self.on_leave(record)
 
     def _drop_items(self, turn: TurnRecord) -> None:
         if turn in self._held:

@@ -50,6 +50,8 @@ class Settings:
     allowed_roots: tuple[Path, ...] = ()
     approval_policy: ApprovalPolicy = "never"
     config: tuple[str, ...] = ()
+    allow_config_keys: tuple[str, ...] = ()
+    trust_project_config: bool = False
     idle_timeout: float = 1800.0
     heartbeat_interval: float = 10.0
     log_level: LogLevel = "INFO"
@@ -134,6 +136,8 @@ def _host_header(value: str) -> str:
     return host
 
 
+_BOOLEANS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+
 _HELP = """\
 An MCP server for OpenAI's Codex agent: start threads, run and resume turns, watch their
 progress and cancel them. Serves MCP over stdio, or streamable HTTP. Every flag can also be
@@ -203,6 +207,26 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="Repeatable. A codex config override (VALUE is a TOML literal) passed to every "
         "turn, before the thread's own. [CODEX_MCP_CONFIG, one per line]",
+    )
+    p.add_argument(
+        "--allow-config-key",
+        action="append",
+        metavar="PATTERN",
+        help="Repeatable. Admit more keys in a thread's `config` (and in the profiles threads "
+        "name) than the built-in safe ones: a glob on dotted keys, e.g. "
+        "'model_provider' or 'features.*'. Each admits what a client can then do, such as run "
+        "programs or send credentials elsewhere. "
+        "[CODEX_MCP_ALLOW_CONFIG_KEYS, comma- or newline-separated]",
+    )
+    p.add_argument(
+        "--trust-project-config",
+        action="store_true",
+        default=None,
+        help="Let codex load the .codex/config.toml (hooks, rules) of projects trusted in "
+        "$CODEX_HOME/config.toml, and mark the projects of workspace-write threads trusted, "
+        "as codex does on its own. Then a command of a workspace-write thread can plant "
+        "config that a later thread runs outside the sandbox. Default: off, every thread's "
+        "tree is untrusted. [CODEX_MCP_TRUST_PROJECT_CONFIG=1]",
     )
     p.add_argument(
         "--idle-timeout",
@@ -300,6 +324,10 @@ def parse_settings(
     config = args.config
     if config is None and env.get("CODEX_MCP_CONFIG"):
         config = [c.strip() for c in env["CODEX_MCP_CONFIG"].splitlines() if c.strip()]
+    patterns = args.allow_config_key
+    if patterns is None and env.get("CODEX_MCP_ALLOW_CONFIG_KEYS"):
+        patterns = re.split(r"[,\n]", env["CODEX_MCP_ALLOW_CONFIG_KEYS"])
+    patterns = [pattern.strip() for pattern in patterns or () if pattern.strip()]
     for entry in config or ():
         key, sep, value = entry.partition("=")
         if not sep or not key.strip() or not value.strip():
@@ -307,6 +335,10 @@ def parse_settings(
         _check_toml(parser, entry, key, value)
 
     values: dict[str, object] = {}
+    if (trust := pick(args.trust_project_config, "TRUST_PROJECT_CONFIG")) is not None:
+        if trust.lower() not in _BOOLEANS:
+            parser.error(f"CODEX_MCP_TRUST_PROJECT_CONFIG={trust!r}: expected 1 or 0")
+        values["trust_project_config"] = _BOOLEANS[trust.lower()]
     if (codex_path := pick(args.codex_path, "CODEX_PATH")) is not None:
         values["codex_path"] = codex_path
     if (backend := choice(args.backend, "BACKEND", get_args(EngineName))) is not None:
@@ -325,6 +357,8 @@ def parse_settings(
         values["approval_policy"] = policy
     if config:
         values["config"] = tuple(config)
+    if patterns:
+        values["allow_config_keys"] = tuple(patterns)
     if (idle := number(args.idle_timeout, "IDLE_TIMEOUT")) is not None:
         values["idle_timeout"] = idle
     if (beat := number(args.heartbeat_interval, "HEARTBEAT_INTERVAL")) is not None:

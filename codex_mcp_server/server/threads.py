@@ -32,9 +32,13 @@ from ..sdk.engine import Engine
 from .models import ThreadOptionsInput
 from .policy import (
     PolicyError,
+    check_again,
+    check_codex_home,
     check_config,
     check_output_schema,
+    check_profile,
     check_sandbox,
+    enforced_overrides,
     resolve_dir,
     resolve_files,
 )
@@ -54,6 +58,20 @@ _SAVE_WAIT = 1.0
 
 class StartFailedError(RuntimeError):
     """Codex ended before it named the thread: there is no thread to report on."""
+
+
+class _RefusedAtStartError(CodexError):
+    """A turn's check as it left the queue failed; recorded as the turn's failure."""
+
+
+def _check_at_start(directories: list[str], settings: Settings, sandbox: str) -> Callable[[], None]:
+    def check() -> None:
+        try:
+            check_again(directories, settings, sandbox)
+        except PolicyError as exc:
+            raise _RefusedAtStartError(str(exc)) from None
+
+    return check
 
 
 class TurnRequest:
@@ -86,7 +104,7 @@ class ThreadService:
     ) -> None:
         self.settings = settings
         self.registry = registry or Registry()
-        self.registry.on_remove = self._released
+        self.registry.on_leave = self._left
         self.codex = Codex(_codex_options(settings), engine=engine or settings.backend)
         self._queue = TurnQueue(settings.max_concurrent_turns)
         self._active: set[TurnRecord] = set()
@@ -108,14 +126,35 @@ class ThreadService:
                     shutil.rmtree(self._scratch, ignore_errors=True)
                     self._scratch = None
 
-    def text_file(self, text: str) -> str:
-        """A file holding ``text``, for config keys that take a path; kept while serving."""
+    def scratch(self) -> Path:
+        """The server's private directory for files codex reads (instructions, schemas).
+
+        Under Codex's home, which no thread can write (see ``check_codex_home``; with /tmp
+        writable, a command of one thread could rewrite another's instructions there), made
+        0700 for the server's user, and removed when the server stops.
+        """
         if self._scratch is None:
-            self._scratch = Path(tempfile.mkdtemp(prefix="codex-mcp-server-"))
-        fd, path = tempfile.mkstemp(dir=self._scratch, suffix=".md")
+            parent = codex_home() / "codex-mcp-server"
+            parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._scratch = Path(tempfile.mkdtemp(prefix="scratch-", dir=parent))
+        return self._scratch
+
+    def text_file(self, text: str) -> str:
+        """A file holding ``text``, for config keys that take a path.
+
+        Give it to the thread that reads it with :meth:`keep_files`, or remove it.
+        """
+        fd, path = tempfile.mkstemp(dir=self.scratch(), suffix=".md")
         with os.fdopen(fd, "w", encoding="utf-8") as file:
             file.write(text)
         return path
+
+    def keep_files(self, record: ThreadRecord | None, files: list[str]) -> None:
+        """Keep ``files`` while ``record``'s thread stays in the registry (none: remove them)."""
+        if record is not None and self.registry.find(record.thread_id) is record:
+            record.files += files
+        else:  # It has left already (codex had not saved it, say).
+            _remove_files(files)
 
     # ------------------------------------------------------------------ turns
 
@@ -126,17 +165,27 @@ class ThreadService:
         listener: Listener | None = None,
         *,
         background: bool = False,
+        server_config: dict[str, Any] | None = None,
     ) -> tuple[ThreadRecord, TurnRecord]:
-        """A new thread and its first turn."""
-        thread_options, cwd = self._prepare(options)
+        """A new thread and its first turn.
+
+        ``server_config`` is config the server itself sets (the drop-in's instruction
+        files), after the client's, unchecked.
+        """
+        thread_options, cwd = self._prepare(options, server_config)
         input = request.input(self.settings, cwd)
         thread = self.codex.start_thread(thread_options)
         turn = TurnRecord("turn-1", request.prompt)
+        directories = [str(cwd), *thread_options.get("additional_directories", [])]
+        turn.before_start = _check_at_start(
+            directories, self.settings, str(thread_options["sandbox_mode"])
+        )
         snapshot = _snapshot(options)
         started: list[ThreadRecord] = []
 
         def on_started(thread_id: str) -> ThreadRecord:
             record = ThreadRecord(thread_id, thread, str(cwd), snapshot)
+            record.additional_directories = list(thread_options.get("additional_directories", []))
             record.turns.append(turn)
             self.registry.add(record)
             started.append(record)
@@ -169,9 +218,13 @@ class ThreadService:
             return resumed, turn
         record = self.registry.get(thread_id)
         _ensure_idle(record)
+        sandbox = record.options.get("sandbox_mode") or self.settings.default_sandbox
+        directories = [record.working_directory, *record.additional_directories]
+        check_again(directories, self.settings, sandbox)
         cwd = Path(record.working_directory)
         input = request.input(self.settings, cwd)
         turn = record.new_turn(request.prompt)
+        turn.before_start = _check_at_start(directories, self.settings, sandbox)
         self.registry.touch(record)
         await self._launch(
             record.thread, turn, input, request, lambda _: record, cwd, listener, background
@@ -212,6 +265,7 @@ class ThreadService:
         except CodexError as exc:
             raise StartFailedError(f"Codex could not resume thread {thread_id}: {exc}") from None
         record = ThreadRecord(thread_id, thread, str(cwd), _snapshot(options))
+        record.additional_directories = list(thread_options.get("additional_directories", []))
         if known is not None:
             record.turns, record.cumulative_usage = known.turns, known.cumulative_usage
         past = await anyio.to_thread.run_sync(read_session, path)
@@ -221,6 +275,10 @@ class ThreadService:
         if request is None:
             return record, None
         turn = record.new_turn(request.prompt)
+        directories = [str(cwd), *record.additional_directories]
+        turn.before_start = _check_at_start(
+            directories, self.settings, str(thread_options["sandbox_mode"])
+        )
         await self._launch(
             thread, turn, input, request, lambda _: record, cwd, listener, background
         )
@@ -344,12 +402,16 @@ class ThreadService:
         with anyio.move_on_after(_STOP_WAIT):
             await turn.done.wait()
 
-    def _released(self, record: ThreadRecord) -> None:
-        # Let other Codex processes (the user's app, TUI, another server) take the thread.
-        if self._group is not None:
+    def _left(self, record: ThreadRecord) -> None:
+        _remove_files(record.files)
+        record.files = []
+        if self.registry.find(record.thread_id) is None and self._group is not None:
+            # Let other Codex processes (the user's app, TUI, another server) take the thread.
             self._group.start_soon(self.codex.engine.release_thread, record.thread_id)
 
-    def _prepare(self, args: ThreadOptionsInput) -> tuple[ThreadOptions, Path]:
+    def _prepare(
+        self, args: ThreadOptionsInput, server_config: dict[str, Any] | None = None
+    ) -> tuple[ThreadOptions, Path]:
         settings = self.settings
         cwd = resolve_dir(args.working_directory, settings, "working_directory")
         sandbox = args.sandbox_mode or settings.default_sandbox
@@ -381,9 +443,18 @@ class ThreadService:
         except CodexError as exc:
             raise PolicyError(f"config: {exc}") from None
         check_config(args.config, settings)
+        check_profile(args.profile, settings)
+        check_codex_home([cwd, *map(Path, extra)], sandbox)
+        own = serialize_config_overrides(server_config) if server_config else []
         # Last, so no thread config undoes it: commands do not see *KEY*/*SECRET*/*TOKEN*
-        # variables (the server's API keys and its HTTP token).
-        options["config_overrides"] = [*thread_config, _HIDE_SECRETS]
+        # variables (the server's API keys and its HTTP token); codex loads no project
+        # config and keeps /tmp read-only when it must (see enforced_overrides).
+        options["config_overrides"] = [
+            *thread_config,
+            *own,
+            _HIDE_SECRETS,
+            *enforced_overrides(settings, cwd),
+        ]
         return options, cwd
 
 
@@ -391,12 +462,19 @@ def _codex_options(settings: Settings) -> CodexOptions:
     options: CodexOptions = {
         "config_overrides": list(settings.config),
         "env": {k: v for k, v in os.environ.items() if k != "CODEX_MCP_AUTH_TOKEN"},
+        # Under Codex's home, which no thread may write (see check_codex_home).
+        "scratch_directory": str(codex_home() / "codex-mcp-server"),
     }
     if settings.codex_path:
         options["codex_path_override"] = settings.codex_path
     if settings.idle_timeout:
         options["idle_timeout"] = settings.idle_timeout
     return options
+
+
+def _remove_files(paths: list[str]) -> None:
+    for path in paths:
+        Path(path).unlink(missing_ok=True)
 
 
 def _ensure_idle(record: ThreadRecord) -> None:

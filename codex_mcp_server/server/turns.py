@@ -46,6 +46,8 @@ class TurnQueue:
         else:
             await self._slots.acquire()
         try:
+            if turn.before_start is not None:
+                turn.before_start()  # A wait in the queue can be long: check what may change.
             yield
         finally:
             self._slots.release()
