@@ -34,6 +34,8 @@ from support import (
     summary_ms,
 )
 
+from codex_mcp_server.sdk.engine import TurnInput
+from codex_mcp_server.sdk.exec_engine import ExecEngine
 from codex_mcp_server.server.models import StartThreadInput
 from codex_mcp_server.server.settings import parse_settings
 from codex_mcp_server.server.threads import ThreadService
@@ -44,7 +46,7 @@ ARGUMENTS = {"prompt": PROMPT, "skip_git_repo_check": True}
 LABELS = {
     "direct": "codex exec, direct",
     "sdk": "SDK Thread.run",
-    "mcp": "MCP start_thread (stdio)",
+    "mcp": "MCP start_thread (stdio, exec backend)",
 }
 
 
@@ -95,9 +97,12 @@ def make_sides(server: McpServer, flags: list[str]) -> Sides:
     # server's os.environ, so it runs with ours set to the server's for the moment.
     with patch.dict(os.environ, server.env, clear=True):
         service = ThreadService(parse_settings(flags))
-        options, _, sdk = service._prepare(StartThreadInput(**ARGUMENTS))
+        options, _ = service._prepare(StartThreadInput(**ARGUMENTS))
+    sdk = service.codex
+    engine = sdk.engine
+    assert isinstance(engine, ExecEngine), "the turn benchmark measures the exec engine"
     binary = sdk.exec.binary
-    args = sdk.start_thread(options)._exec_args(PROMPT, [], None, {})
+    args = engine.exec_args(None, options, TurnInput(PROMPT), None, {})
     argv = sdk.exec.build_args(args)
     env = sdk.exec.build_env(args, binary.path_dirs)
     direct_prefix = f"bench-direct-{os.getpid()}-"
@@ -157,7 +162,7 @@ async def bench_turns(settings: Settings, work: Path) -> dict[str, Any]:
         flush=True,
     )
     with scripted_codex(work, "turn") as scripted:
-        flags = ["--cwd", str(scripted.project)]
+        flags = ["--cwd", str(scripted.project), "--backend", "exec"]
         async with mcp_server(flags, scripted.env) as server:
             sides = make_sides(server, flags)
             timings, leftovers = await run_rounds(settings, sides)

@@ -15,6 +15,12 @@ takes its orders from the prompt, a JSON object:
   ``aggregated_output`` of N ``x``, on one line; then an agent message and ``turn.completed``.
 
 Exit status 0.
+
+Started as ``fake_codex app-server``, it speaks the app-server's JSON-RPC on stdin and stdout
+instead: it answers ``initialize``, ``thread/start`` and ``thread/resume``, and runs each
+``turn/start`` by the same orders (its input text), as notifications: ``paced`` gives
+``item/started`` and ``item/completed`` of ``commandExecution`` items, then an agent message,
+token usage and ``turn/completed``.
 """
 
 from __future__ import annotations
@@ -87,7 +93,65 @@ def big_line(size: int) -> None:
     out.flush()
 
 
+def app_server() -> None:
+    """Answer requests until stdin closes; run each turn's orders as notifications."""
+    state = {"turns": 0}
+
+    def notify(method: str, params: dict[str, object]) -> None:
+        write({"method": method, "params": params})
+
+    def run_turn(thread_id: str, turn_id: str, orders: dict[str, object]) -> None:
+        ids = {"threadId": thread_id, "turnId": turn_id}
+        notify("turn/started", {"threadId": thread_id, "turn": {"id": turn_id}})
+        interval = 1.0 / float(str(orders["rate"]))
+        start = time.perf_counter()
+        command = ""
+        for index in range(int(str(orders["events"]))):
+            delay = start + index * interval - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            item: dict[str, object] = {"type": "commandExecution", "id": f"call_{index // 2}"}
+            if index % 2 == 0:
+                command = f"/bin/bash -lc 'echo {time.time():.6f}'"
+                item.update(command=command, status="inProgress", exitCode=None)
+                notify("item/started", {"item": item, **ids})
+            else:
+                item.update(command=command, status="completed", exitCode=0, aggregatedOutput="")
+                notify("item/completed", {"item": item, **ids})
+        message = {"type": "agentMessage", "id": "msg_final", "text": "Done."}
+        notify("item/completed", {"item": message, **ids})
+        total = {
+            "inputTokens": 42,
+            "cachedInputTokens": 12,
+            "outputTokens": 5,
+            "reasoningOutputTokens": 3,
+        }
+        notify("thread/tokenUsage/updated", {"tokenUsage": {"total": total}, **ids})
+        turn = {"id": turn_id, "status": "completed", "error": None}
+        notify("turn/completed", {"threadId": thread_id, "turn": turn})
+
+    for line in sys.stdin.buffer:
+        message = json.loads(line)
+        if "id" not in message or "method" not in message:
+            continue
+        method, params = message["method"], message.get("params") or {}
+        result: dict[str, object] = {}
+        if method in ("thread/start", "thread/resume"):
+            result = {"thread": {"id": params.get("threadId") or str(uuid.uuid4())}}
+        elif method == "turn/start":
+            state["turns"] += 1
+            turn_id = f"turn_{state['turns']}"
+            write({"id": message["id"], "result": {"turn": {"id": turn_id}}})
+            orders = json.loads(params["input"][0]["text"])
+            run_turn(params["threadId"], turn_id, orders)
+            continue
+        write({"id": message["id"], "result": result})
+
+
 def main() -> None:
+    if "app-server" in sys.argv[1:]:
+        app_server()
+        return
     orders = json.loads(sys.stdin.buffer.read())
     mode = orders["mode"]
     if mode == "replay":

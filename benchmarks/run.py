@@ -34,6 +34,7 @@ from bench_faults import bench_faults
 from bench_sdk import bench_events, bench_parse_render
 from bench_server import bench_big_line, bench_cold_start, bench_concurrency, bench_event_path
 from bench_turns import bench_turns
+from bench_warm import bench_warm
 from support import RESULTS_DIR, Row, Settings, codex_binary, load_average, machine_info
 
 Benchmark = Callable[[Settings, Path], Awaitable[dict[str, Any]]]
@@ -42,6 +43,7 @@ BENCHMARKS: dict[str, tuple[str, Benchmark]] = {
     "events": ("SDK cost per event (bench_sdk.py)", bench_events),
     "parse-render": ("parse_event and render_event throughput", bench_parse_render),
     "turn": ("turn overhead: direct, SDK, MCP", bench_turns),
+    "warm": ("warm turns: app-server backend against codex exec", bench_warm),
     "event-path": ("event path latency at 1,000 events/s", bench_event_path),
     "cold-start": ("cold start to tools/list", bench_cold_start),
     "concurrency": ("1 to 32 simultaneous threads", bench_concurrency),

@@ -268,6 +268,20 @@ def proc_status(pid: int) -> dict[str, int]:
     return values
 
 
+def children_rss(pid: int) -> int:
+    """``VmRSS`` of every descendant of ``pid`` (the app-server and what it runs), in bytes."""
+    total = 0
+    pending = [pid]
+    while pending:
+        parent = pending.pop()
+        for child in _pids():
+            if parent_pid(child) == parent:
+                pending.append(child)
+                with contextlib.suppress(OSError, KeyError):
+                    total += proc_status(child)["VmRSS"]
+    return total
+
+
 def proc_cpu(pid: int) -> float:
     """CPU seconds (user + system) of one process so far, its children excluded."""
     fields = _read(f"/proc/{pid}/stat").rsplit(b")", 1)[1].split()

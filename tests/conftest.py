@@ -40,3 +40,14 @@ def workdir(tmp_path: Path) -> Path:
 @pytest.fixture
 def codex(codex_home: Path) -> Codex:
     return Codex({"env": codex_env(codex_home)})
+
+
+BACKENDS = ("app-server", "exec")
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The server's engine for this test, as CODEX_MCP_BACKEND too (servers in subprocesses,
+    and :func:`tests.server_support.serve`, take it from there)."""
+    monkeypatch.setenv("CODEX_MCP_BACKEND", request.param)
+    return str(request.param)

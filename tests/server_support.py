@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import anyio
+import pytest
 from mcp import Client
+from mcp.server import MCPServer
 from mcp.types import CallToolResult
 
+from codex_mcp_server.server import Settings, ThreadService, build_server
 from codex_mcp_server.testing import ScriptedModel, replies
 
 from .procs import codex_only, describe, turn_processes, wait_until_gone
+
+exec_only = pytest.mark.parametrize("backend", ["exec"], indirect=True)
+"""For a test of what only ``codex exec`` does (a fake codex that prints exec's JSONL)."""
+
+
+def serve(settings: Settings) -> MCPServer[ThreadService]:
+    """:func:`build_server` on the engine of the test's ``backend`` fixture."""
+    backend = os.environ.get("CODEX_MCP_BACKEND", settings.backend)
+    return build_server(dataclasses.replace(settings, backend=backend))  # type: ignore[arg-type]
 
 
 @dataclass

@@ -131,6 +131,7 @@ async def server(layout: Layout) -> AsyncIterator[Server]:
         cwd=layout.root,
         allowed_roots=(layout.root,),
         codex_path=str(layout.codex),
+        backend="exec",  # The fake codex speaks exec's JSONL.
         tool_set="all",
         heartbeat_interval=30.0,
         idle_timeout=20.0,

@@ -25,7 +25,7 @@ from mcp import Client, StdioServerParameters
 from mcp.types import CallToolResult
 
 from codex_mcp_server.sdk.locate import INSTALL_HINT
-from codex_mcp_server.server import Settings, build_server
+from codex_mcp_server.server import Settings
 from codex_mcp_server.server.turns import MAX_STRUCTURED_DEPTH
 from codex_mcp_server.testing import RecordedRequest, Reply, ScriptedModel, codex_env, replies
 
@@ -41,13 +41,15 @@ from .faults import (
     wait_for,
 )
 from .procs import codex_only, codex_processes, describe, wait_until_gone
-from .server_support import structured, text
+from .server_support import exec_only, serve, structured, text
 from .test_server_http import (
     StartServer,
     _connect,
     start_server,  # noqa: F401  (fixture)
 )
 from .test_server_tools import server_env  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 CALL_TIMEOUT = 60.0
 """Upper bound for one tool call on a loaded machine; only a hang comes near it."""
@@ -68,7 +70,7 @@ def answering(model: ScriptedModel) -> ScriptedModel:
 @asynccontextmanager
 async def _serving(workdir: Path, **settings: Any) -> AsyncIterator[Client]:
     config = Settings(cwd=workdir, heartbeat_interval=30.0, **settings)
-    async with Client(build_server(config)) as client:
+    async with Client(serve(config)) as client:
         yield client
 
 
@@ -312,6 +314,7 @@ LATER_TURN_FAULTS: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
 
 
 @pytest.mark.parametrize("fault", list(LATER_TURN_FAULTS))
+@exec_only
 async def test_a_faulty_later_turn_fails_clearly_and_the_thread_goes_on(
     server_env: Path,  # noqa: F811
     workdir: Path,
@@ -333,6 +336,7 @@ async def test_a_faulty_later_turn_fails_clearly_and_the_thread_goes_on(
     assert len(codex.calls) == 3
 
 
+@exec_only
 async def test_codex_hanging_silently_from_the_start(
     server_env: Path,  # noqa: F811
     workdir: Path,
@@ -366,6 +370,7 @@ UNNAMED_FIRST_TURN_FAULTS: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
 
 
 @pytest.mark.parametrize("fault", list(UNNAMED_FIRST_TURN_FAULTS))
+@exec_only
 async def test_a_first_turn_that_never_names_the_thread(
     server_env: Path,  # noqa: F811
     workdir: Path,
@@ -418,6 +423,7 @@ async def test_a_first_turn_that_breaks_after_naming_the_thread(
     await _no_codex_left(server_env)
 
 
+@exec_only
 async def test_a_first_turn_that_breaks_right_after_naming_the_thread(
     server_env: Path,  # noqa: F811
     workdir: Path,
@@ -443,6 +449,7 @@ async def test_a_first_turn_that_breaks_right_after_naming_the_thread(
 # ----------------------------------------------------------------- a missing binary
 
 
+@exec_only
 async def test_a_missing_binary_says_how_to_install_and_the_server_stays_up(
     server_env: Path,  # noqa: F811
     workdir: Path,
@@ -459,6 +466,7 @@ async def test_a_missing_binary_says_how_to_install_and_the_server_stays_up(
         assert structured(await _call(client, "list_threads", {}))["threads"] == []
 
 
+@exec_only
 async def test_a_binary_gone_between_turns_says_how_to_install(
     server_env: Path,  # noqa: F811
     workdir: Path,

@@ -30,12 +30,12 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.types import CallToolResult
 
-from codex_mcp_server.server import Settings, build_server
+from codex_mcp_server.server import Settings
 from codex_mcp_server.testing import RecordedRequest, Reply, ScriptedModel, codex_env, replies
 
 from .faults import fault_rounds, seeded, until, wait_for
 from .procs import codex_only, codex_processes, describe, wait_until_gone
-from .server_support import ProgressLog, structured, text
+from .server_support import ProgressLog, serve, structured, text
 from .test_server_http import (
     MCP_HEADERS,
     HttpServer,
@@ -46,6 +46,8 @@ from .test_server_http import (
 )
 from .test_server_stdio import RawServer, _server_command
 from .test_server_tools import server_env  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 PHASES = ("before-thread-started", "mid-command", "final-message", "any-time")
 FINAL = {"completed", "interrupted", "failed"}
@@ -213,7 +215,7 @@ async def test_cancelling_in_memory_calls_at_random_moments(
     schedule: Schedule,
 ) -> None:
     settings = Settings(cwd=workdir, heartbeat_interval=30.0)
-    async with Client(build_server(settings)) as client:
+    async with Client(serve(settings)) as client:
         await _cancel_rounds(client, scripted, schedule, server_env, codex_processes)
     left = await anyio.to_thread.run_sync(wait_until_gone, server_env, 10.0)
     assert left == [], describe(left)
@@ -245,7 +247,7 @@ async def test_interrupting_a_first_turn_as_soon_as_it_starts_keeps_the_thread(
     interrupt_turn promises the thread stays usable. Codex saves a thread only a moment
     after naming it, so a few tries meet that moment."""
     settings = Settings(cwd=workdir, heartbeat_interval=30.0)
-    async with Client(build_server(settings)) as client:
+    async with Client(serve(settings)) as client:
         broken = []
         for attempt in range(3):
             started = await client.call_tool(
@@ -378,7 +380,7 @@ async def test_a_background_start_cancelled_in_the_queue_never_runs(
     model.add(replies.hang())
     model.respond_with(_answer)
     settings = Settings(cwd=workdir, max_concurrent_turns=1, heartbeat_interval=30.0)
-    async with Client(build_server(settings)) as client:
+    async with Client(serve(settings)) as client:
         first = await client.call_tool("start_thread", {"prompt": "first", "background": True})
         first_id = structured(first)["thread_id"]
         await anyio.to_thread.run_sync(model.wait_for_requests, 1, 20.0)

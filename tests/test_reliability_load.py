@@ -20,13 +20,15 @@ import anyio
 import pytest
 from mcp import Client
 
-from codex_mcp_server.server import Settings, build_server
+from codex_mcp_server.server import Settings
 from codex_mcp_server.testing import RecordedRequest, Reply, ScriptedModel, replies
 
 from .faults import open_fds, schema_dirs, seeded, until
 from .procs import codex_processes, describe, wait_until_gone
-from .server_support import structured, text
+from .server_support import serve, structured, text
 from .test_server_tools import server_env  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 THREADS = 20
 TURNS_PER_THREAD = 10
@@ -179,7 +181,7 @@ async def test_200_turns_over_20_threads_with_random_cancels(
     thread_ids: list[str] = [""] * THREADS
     cancelled: list[tuple[str, str]] = []
 
-    async with Client(build_server(settings)) as client:
+    async with Client(serve(settings)) as client:
         with anyio.fail_after(TIMEOUT):
             async with anyio.create_task_group() as group:
 

@@ -33,7 +33,7 @@ from codex_mcp_server.server.settings import SANDBOX_MODES, SettingsError, parse
 from codex_mcp_server.testing import ScriptedModel, codex_env, replies
 
 from .procs import codex_only, describe, wait_until_gone
-from .server_support import structured, text
+from .server_support import serve, structured, text
 from .test_properties import SESSION_ID, Layout, make_layout
 from .test_server_http import (
     INITIALIZE,
@@ -105,6 +105,7 @@ def fake_settings(traps: Traps, **overrides: Any) -> Settings:
         cwd=traps.root,
         allowed_roots=(traps.root,),
         codex_path=str(traps.codex),
+        backend="exec",  # The fake records exec's command line.
         tool_set="all",
         heartbeat_interval=30.0,
     )
@@ -611,6 +612,7 @@ async def everything_a_client_sees(client: Client) -> list[tuple[str, str]]:
     return seen
 
 
+@pytest.mark.usefixtures("backend")
 async def test_api_keys_never_reach_logs_or_results(
     secret_server: StdioServer, model: ScriptedModel
 ) -> None:
@@ -647,6 +649,7 @@ async def test_api_keys_never_reach_logs_or_results(
     assert not found, "\n".join(found)
 
 
+@pytest.mark.usefixtures("backend")
 async def test_commands_codex_runs_do_not_see_the_servers_secrets(
     secret_server: StdioServer, model: ScriptedModel
 ) -> None:
@@ -696,6 +699,7 @@ async def test_the_sdk_api_key_stays_off_the_command_line(recorded_fake: Traps) 
     assert key not in repr(codex)
 
 
+@pytest.mark.usefixtures("backend")
 async def test_the_sdk_api_key_stays_out_of_errors(
     codex_home: Path, workdir: Path, model: ScriptedModel
 ) -> None:
@@ -715,6 +719,7 @@ async def test_the_sdk_api_key_stays_out_of_errors(
 # ------------------------------------------------------------------- thread ids
 
 
+@pytest.mark.usefixtures("backend")
 async def test_only_a_whole_thread_id_resumes_a_thread(
     codex_home: Path, workdir: Path, model: ScriptedModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -723,13 +728,13 @@ async def test_only_a_whole_thread_id_resumes_a_thread(
     for name, value in codex_env(codex_home).items():
         monkeypatch.setenv(name, value)
     settings = Settings(cwd=workdir, tool_set="all", heartbeat_interval=30.0)
-    async with Client(build_server(settings)) as first_server:
+    async with Client(serve(settings)) as first_server:
         model.add(replies.message("the original"))
         thread_id = structured(await first_server.call_tool("start_thread", {"prompt": "x"}))[
             "thread_id"
         ]
     rollouts = sorted((codex_home / "sessions").rglob("rollout-*.jsonl"))
-    async with Client(build_server(settings)) as server:
+    async with Client(serve(settings)) as server:
         for part in (thread_id[-12:], thread_id[9:], thread_id[:-1], f"x{thread_id}"):
             for tool, arguments in (
                 ("resume_thread", {"thread_id": part, "prompt": "hello?"}),

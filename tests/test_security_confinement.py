@@ -30,9 +30,11 @@ from codex_mcp_server.server.threads import ThreadService
 from codex_mcp_server.testing import ScriptedModel, replies
 
 from .faults import wait_for
-from .server_support import structured, text
+from .server_support import exec_only, serve, structured, text
 from .test_security import Traps, fake_settings, traps, values_of  # noqa: F401  (fixture)
 from .test_server_tools import server_env  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 FLAG = "--allow-config-key"
 SECRET = "sk-test-CONFINEMENT-SECRET"
@@ -79,7 +81,7 @@ async def box(
 ) -> AsyncIterator[Box]:
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     monkeypatch.setenv("CODEX_API_KEY", SECRET)
-    async with Client(build_server(settings_for(workdir, max_sandbox="read-only"))) as client:
+    async with Client(serve(settings_for(workdir, max_sandbox="read-only"))) as client:
         yield Box(client, workdir, server_env, tmp_path / "marker", listener)
 
 
@@ -161,7 +163,7 @@ async def test_safe_keys_pass_and_the_operator_can_admit_more(
 ) -> None:
     marker = tmp_path / "notified"
     notify = {"notify": writes_marker(marker)}
-    async with Client(build_server(settings_for(workdir))) as client:
+    async with Client(serve(settings_for(workdir))) as client:
         model.add(replies.message("terse"))
         safe = {"model_verbosity": "low", "model_reasoning_summary": "none"}
         result = await client.call_tool("start_thread", {"prompt": "x", "config": safe})
@@ -172,7 +174,7 @@ async def test_safe_keys_pass_and_the_operator_can_admit_more(
     assert not marker.exists()
 
     admitted = settings_for(workdir, allow_config_keys=("notify",))
-    async with Client(build_server(admitted)) as client:
+    async with Client(serve(admitted)) as client:
         model.add(replies.message("done"))
         result = await client.call_tool("start_thread", {"prompt": "x", "config": notify})
         assert not result.is_error, text(result)
@@ -236,7 +238,7 @@ async def test_config_a_command_plants_in_the_tree_is_never_loaded(
         f"mkdir -p {shlex.quote(str(sub / '.codex'))} && printf %s "
         f"{shlex.quote(planted_config(marker))} > {shlex.quote(str(sub / '.codex/config.toml'))}"
     )
-    async with Client(build_server(settings_for(workdir))) as client:
+    async with Client(serve(settings_for(workdir))) as client:
         model.add(replies.command(plant), replies.message("planted"))
         first = await client.call_tool(
             "start_thread", {"prompt": "plant", "sandbox_mode": "workspace-write"}
@@ -261,7 +263,7 @@ async def test_config_a_command_plants_in_the_tree_is_never_loaded(
 
     # What the server prevents, and what an operator gets back with --trust-project-config.
     trusting = settings_for(workdir, trust_project_config=True)
-    async with Client(build_server(trusting)) as client:
+    async with Client(serve(trusting)) as client:
         model.add(replies.message("trusted"))
         arguments = {"prompt": "x", "working_directory": "sub", "sandbox_mode": "workspace-write"}
         result = await client.call_tool("start_thread", arguments)
@@ -283,7 +285,7 @@ async def test_every_turn_checks_its_directories_again(
     sub.mkdir()
     extra.mkdir()
     write = "echo escaped > written"
-    async with Client(build_server(settings_for(workdir))) as client:
+    async with Client(serve(settings_for(workdir))) as client:
         model.add(
             replies.message("at sub"), replies.message("with extra"), replies.message("dropin")
         )
@@ -336,7 +338,7 @@ async def test_a_turn_that_waited_in_the_queue_checks_again_as_it_leaves(
     outside.mkdir()
     sub = workdir / "sub"
     sub.mkdir()
-    async with Client(build_server(settings_for(workdir, max_concurrent_turns=1))) as client:
+    async with Client(serve(settings_for(workdir, max_concurrent_turns=1))) as client:
         model.add(replies.message("at sub"))
         options = {"working_directory": "sub", "sandbox_mode": "workspace-write"}
         at_sub = structured(await client.call_tool("start_thread", {"prompt": "x", **options}))
@@ -389,7 +391,7 @@ async def test_tmp_and_tmpdir_are_read_only_under_allowed_roots(
     in_tmpdir = tmpdir / "probe"
     command = f"echo a > {in_tmp}; echo b > {in_tmpdir}; echo c > inside"
     try:
-        async with Client(build_server(settings_for(workdir))) as client:
+        async with Client(serve(settings_for(workdir))) as client:
             model.add(replies.command(command), replies.message("tried"))
             result = await client.call_tool(
                 "start_thread", {"prompt": "write", "sandbox_mode": "workspace-write"}
@@ -413,7 +415,7 @@ async def test_codex_home_is_never_a_threads_to_write(
     """Its config.toml is what every later thread runs with (mcp_servers, notify)."""
     home = server_env
     settings = Settings(cwd=workdir, tool_set="all", heartbeat_interval=30.0)
-    async with Client(build_server(settings)) as client:
+    async with Client(serve(settings)) as client:
         for arguments in (
             {"working_directory": str(home)},
             {"working_directory": str(home / "user-home")},  # Inside it.
@@ -449,7 +451,7 @@ async def test_scratch_files_are_private_and_leave_with_their_thread(
 ) -> None:
     home = server_env
     instructions = {"prompt": "x", "base-instructions": "Be a test.", "compact-prompt": "Short."}
-    async with Client(build_server(settings_for(workdir))) as client:
+    async with Client(serve(settings_for(workdir))) as client:
         model.add(replies.message("first"))
         first = structured(await client.call_tool("codex", instructions))
         files = scratch_files(home)
@@ -499,6 +501,7 @@ def test_scratch_files_leave_with_an_evicted_thread(
     shutil.rmtree(service.scratch())
 
 
+@exec_only
 async def test_output_schemas_are_written_to_the_private_scratch(traps: Traps) -> None:  # noqa: F811
     """Not to /tmp, where a workspace-write command of another thread could rewrite one."""
     schema = {"type": "object", "properties": {"a": {"type": "string"}}}

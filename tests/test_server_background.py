@@ -12,17 +12,19 @@ import anyio
 import pytest
 from mcp import Client
 
-from codex_mcp_server.server import Settings, build_server
+from codex_mcp_server.server import Settings
 from codex_mcp_server.testing import RecordedRequest, Reply, ScriptedModel, replies
 
-from .procs import describe, wait_until_gone
-from .server_support import ProgressLog, settled_thread, structured, text
+from .procs import describe, turn_processes, wait_until_gone
+from .server_support import ProgressLog, serve, settled_thread, structured, text
 from .test_server_tools import server_env  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 
 @pytest.fixture
 async def client(server_env: Path, workdir: Path) -> AsyncIterator[Client]:  # noqa: F811
-    async with Client(build_server(Settings(cwd=workdir, heartbeat_interval=30.0))) as connected:
+    async with Client(serve(Settings(cwd=workdir, heartbeat_interval=30.0))) as connected:
         yield connected
 
 
@@ -103,7 +105,7 @@ async def test_interrupting_a_background_turn(
     await _wait_for_requests(model, 1)
     stopped = await client.call_tool("interrupt_turn", {"thread_id": thread_id})
     assert structured(stopped)["status"] == "interrupted"
-    left = wait_until_gone(server_env)
+    left = wait_until_gone(server_env, find=turn_processes)
     assert left == [], describe(left)
     waited = await client.call_tool("wait_turn", {"thread_id": thread_id})
     assert waited.is_error
@@ -180,7 +182,7 @@ async def test_queue_runs_at_most_n_turns_in_order(
     settings = Settings(cwd=workdir, max_concurrent_turns=2, heartbeat_interval=30.0)
     logs = [ProgressLog() for _ in range(6)]
     results: dict[int, Any] = {}
-    async with Client(build_server(settings)) as client:
+    async with Client(serve(settings)) as client:
 
         async def turn(index: int) -> None:
             results[index] = await client.call_tool(

@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from codex_mcp_server.server import Settings, build_server
+from codex_mcp_server.server import Settings
 from codex_mcp_server.testing import ScriptedModel, replies
 
-from .server_support import ProgressLog, structured, text
+from .server_support import ProgressLog, serve, structured, text
 from .test_server_tools import server_env  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "tools_list_codex.json"
 
@@ -27,7 +29,7 @@ async def test_codex_tool_set_lists_the_removed_servers_tools(
     server_env: Path,  # noqa: F811
     workdir: Path,
 ) -> None:
-    async with Client(build_server(_settings(workdir, "codex"))) as client:
+    async with Client(serve(_settings(workdir, "codex"))) as client:
         listed = (await client.list_tools()).tools
     tools = [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in listed]
     if os.environ.get("UPDATE_SNAPSHOTS"):
@@ -56,7 +58,7 @@ async def test_codex_tool_set_lists_the_removed_servers_tools(
 
 
 async def test_all_tool_set_offers_both(server_env: Path, workdir: Path) -> None:  # noqa: F811
-    async with Client(build_server(_settings(workdir, "all"))) as client:
+    async with Client(serve(_settings(workdir, "all"))) as client:
         names = [t.name for t in (await client.list_tools()).tools]
     assert {"start_thread", "wait_turn", "codex", "codex-reply"} <= set(names)
 
@@ -71,7 +73,7 @@ async def test_codex_then_codex_reply_after_a_restart(
     plain.mkdir()
     model.add(replies.command("echo hi"), replies.message("first answer"))
     progress = ProgressLog()
-    async with Client(build_server(_settings(workdir, "codex"))) as client:
+    async with Client(serve(_settings(workdir, "codex"))) as client:
         result = await client.call_tool(
             "codex",
             {
@@ -101,7 +103,7 @@ async def test_codex_then_codex_reply_after_a_restart(
         )
         assert structured(again) == {"threadId": first["threadId"], "content": "second answer"}
 
-    async with Client(build_server(_settings(workdir, "codex"))) as restarted:
+    async with Client(serve(_settings(workdir, "codex"))) as restarted:
         model.add(replies.message("after restart"))
         late = await restarted.call_tool(
             "codex-reply", {"conversationId": first["threadId"], "prompt": "still there?"}
@@ -127,7 +129,7 @@ async def test_codex_tool_set_errors(
     arguments: dict[str, Any],
     message: str,
 ) -> None:
-    async with Client(build_server(_settings(workdir, "codex"))) as client:
+    async with Client(serve(_settings(workdir, "codex"))) as client:
         result = await client.call_tool(tool, arguments)
     assert result.is_error
     assert message in text(result)
@@ -139,7 +141,7 @@ async def test_codex_failure_is_an_error_with_the_thread(
     model: ScriptedModel,
 ) -> None:
     model.add(replies.failure("quota exceeded"))
-    async with Client(build_server(_settings(workdir, "codex"))) as client:
+    async with Client(serve(_settings(workdir, "codex"))) as client:
         result = await client.call_tool("codex", {"prompt": "x"})
     assert result.is_error
     assert "quota exceeded" in structured(result)["content"]
@@ -153,7 +155,7 @@ async def test_thread_resources(
 ) -> None:
     big = "head -c 100000 /dev/zero | tr '\\0' x"
     model.add(replies.command(big, login=False), replies.message("made output"))
-    async with Client(build_server(Settings(cwd=workdir))) as client:
+    async with Client(serve(Settings(cwd=workdir))) as client:
         result = await client.call_tool("start_thread", {"prompt": "make output"})
         thread_id = structured(result)["thread_id"]
 
@@ -188,7 +190,7 @@ async def test_a_long_answer_of_the_codex_tool_is_cut_with_a_pointer(
 ) -> None:
     answer = "word " * 250_000  # 1.25 MB: hosts show their model this JSON, whole.
     model.add(replies.message(answer))
-    async with Client(build_server(_settings(workdir, "codex"))) as client:
+    async with Client(serve(_settings(workdir, "codex"))) as client:
         result = await client.call_tool("codex", {"prompt": "write a lot"})
         content = structured(result)
         uri = f"codex://threads/{content['threadId']}"

@@ -33,6 +33,8 @@ from codex_mcp_server.testing import ScriptedModel, codex_env, replies
 from .procs import codex_only, describe, wait_until_gone
 from .server_support import ProgressLog, cancel_a_hanging_turn, structured, text
 
+pytestmark = pytest.mark.usefixtures("backend")
+
 TOKEN = "s3cret-token-for-tests"
 INITIALIZE = {
     "jsonrpc": "2.0",

@@ -19,6 +19,8 @@ from codex_mcp_server.testing import ScriptedModel, codex_env, replies
 from .procs import codex_only, describe, wait_until_gone
 from .server_support import ProgressLog, cancel_a_hanging_turn, structured, text
 
+pytestmark = pytest.mark.usefixtures("backend")
+
 
 def _server_command(workdir: Path, *flags: str) -> list[str]:
     return [sys.executable, "-m", "codex_mcp_server", "--cwd", str(workdir), *flags]

@@ -12,12 +12,14 @@ import anyio
 import pytest
 from mcp import Client
 
-from codex_mcp_server.server import Settings, build_server
+from codex_mcp_server.server import Settings
 from codex_mcp_server.testing import ScriptedModel, codex_env, replies
 
 from .procs import codex_processes, describe, turn_processes, wait_until_gone
-from .server_support import ProgressLog, settled_thread, structured, text
+from .server_support import ProgressLog, exec_only, serve, settled_thread, structured, text
 from .test_sdk_codex import RECONNECTING_FOREVER, _fake_codex, png
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "tools_list.json"
 
@@ -40,7 +42,7 @@ def settings(server_env: Path, workdir: Path) -> Settings:
 
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[Client]:
-    async with Client(build_server(settings)) as connected:
+    async with Client(serve(settings)) as connected:
         yield connected
 
 
@@ -213,10 +215,10 @@ async def test_a_long_answer_is_cut_in_results_and_whole_in_the_resource(
 async def test_resume_after_a_server_restart(
     settings: Settings, model: ScriptedModel, server_env: Path
 ) -> None:
-    async with Client(build_server(settings)) as first_server:
+    async with Client(serve(settings)) as first_server:
         first = await _start(first_server, model)
 
-    async with Client(build_server(settings)) as second_server:
+    async with Client(serve(settings)) as second_server:
         model.add(replies.message("I remember"))
         result = await second_server.call_tool(
             "resume_thread", {"thread_id": first["thread_id"], "prompt": "do you remember?"}
@@ -242,7 +244,7 @@ async def test_run_turn_continues_a_thread_saved_by_an_earlier_server(
 ) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()  # Not a git repository: the thread skipped the check.
-    async with Client(build_server(settings)) as first_server:
+    async with Client(serve(settings)) as first_server:
         first = await _start(
             first_server, model, working_directory=str(elsewhere), skip_git_repo_check=True
         )
@@ -250,7 +252,7 @@ async def test_run_turn_continues_a_thread_saved_by_an_earlier_server(
         await first_server.call_tool("run_turn", {"thread_id": first["thread_id"], "prompt": "2"})
 
     # Hosts such as `codex exec` start a new server for each of their sessions.
-    async with Client(build_server(settings)) as second_server:
+    async with Client(serve(settings)) as second_server:
         thread = {"thread_id": first["thread_id"]}
         for tool in ("wait_turn", "get_thread", "interrupt_turn"):
             result = await second_server.call_tool(tool, thread)
@@ -273,9 +275,9 @@ async def test_run_turn_continues_a_thread_saved_by_an_earlier_server(
 async def test_resume_without_prompt_registers_the_thread(
     settings: Settings, model: ScriptedModel
 ) -> None:
-    async with Client(build_server(settings)) as first_server:
+    async with Client(serve(settings)) as first_server:
         first = await _start(first_server, model)
-    async with Client(build_server(settings)) as second_server:
+    async with Client(serve(settings)) as second_server:
         result = await second_server.call_tool("resume_thread", {"thread_id": first["thread_id"]})
         assert not result.is_error
         assert structured(result)["thread_id"] == first["thread_id"]
@@ -354,7 +356,7 @@ async def test_heartbeat_while_codex_is_silent(
 ) -> None:
     model.add(replies.message("late", delay=1.0))
     progress = ProgressLog()
-    async with Client(build_server(Settings(cwd=workdir, heartbeat_interval=0.2))) as client:
+    async with Client(serve(Settings(cwd=workdir, heartbeat_interval=0.2))) as client:
         result = await client.call_tool("start_thread", {"prompt": "x"}, progress_callback=progress)
     assert structured(result)["final_response"] == "late"
     beats = [m for m in progress.messages if m.startswith("working…")]
@@ -395,7 +397,7 @@ async def test_paths_outside_the_allowed_roots_are_refused(
     (outside / "secret.png").write_bytes(png())
     (workdir / "escape").symlink_to(outside)
     settings = Settings(cwd=workdir, allowed_roots=(workdir,))
-    async with Client(build_server(settings)) as client:
+    async with Client(serve(settings)) as client:
         for arguments in (
             {"working_directory": str(outside)},
             {"working_directory": "escape"},
@@ -461,6 +463,7 @@ async def test_turn_failed_is_an_error_result_that_keeps_the_thread(
     assert structured(again)["final_response"] == "recovered"
 
 
+@exec_only
 async def test_codex_exiting_non_zero_names_code_and_stderr(
     client: Client, model: ScriptedModel
 ) -> None:
@@ -474,19 +477,20 @@ async def test_missing_codex_binary_says_how_to_install(
     server_env: Path, workdir: Path, tmp_path: Path
 ) -> None:
     settings = Settings(cwd=workdir, codex_path=str(tmp_path / "missing-codex"))
-    async with Client(build_server(settings)) as client:
+    async with Client(serve(settings)) as client:
         result = await client.call_tool("start_thread", {"prompt": "x"})
     assert result.is_error
     assert "pip install 'mcp-server-codex[bundled]'" in text(result)
 
 
+@exec_only
 async def test_a_turn_that_only_reconnects_fails_with_the_warning(
     server_env: Path, workdir: Path, tmp_path: Path
 ) -> None:
     fake = _fake_codex(tmp_path, RECONNECTING_FOREVER)
     settings = Settings(cwd=workdir, codex_path=fake, idle_timeout=1.0)
     progress = ProgressLog()
-    async with Client(build_server(settings)) as client:
+    async with Client(serve(settings)) as client:
         result = await client.call_tool("start_thread", {"prompt": "x"}, progress_callback=progress)
         assert result.is_error
         turn = structured(result)

@@ -1,0 +1,141 @@
+"""Warm turns: the app-server backend against ``codex exec`` run directly.
+
+Side by side in one loop, in rotating order, with the real codex binary and the scripted model:
+
+* ``direct``: ``codex exec`` started for a new thread, as the exec backend does per turn;
+* ``run_turn``: the next turn of one warm thread, through the MCP server (app-server backend);
+* ``start_thread``: a new thread on the warm server (its app-server already running).
+
+Also measured: the first ``start_thread`` of a fresh server (cold: it starts the app-server),
+and the memory of the server and its app-server with 32 threads loaded.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from bench_turns import direct_turn, measure
+from support import (
+    MIB,
+    PROMPT,
+    REPLY,
+    Row,
+    Settings,
+    children_rss,
+    mcp_server,
+    percentile,
+    proc_status,
+    scripted_codex,
+    summary_ms,
+)
+
+from codex_mcp_server.sdk.engine import TurnInput
+from codex_mcp_server.sdk.exec_engine import ExecEngine
+
+RATIO_TARGET = 0.35
+SIDES = ("direct", "run_turn", "start_thread")
+LOADED_THREADS = 32
+ARGUMENTS = {"prompt": PROMPT, "skip_git_repo_check": True}
+
+
+async def bench_warm(settings: Settings, work: Path) -> dict[str, Any]:
+    runs = settings.warmup + settings.rounds
+    print(
+        f"Warm turns ({settings.warmup} warm-up + {settings.rounds} rounds of codex exec, "
+        "run_turn and start_thread on the app-server backend)",
+        flush=True,
+    )
+    with scripted_codex(work, "warm") as scripted:
+        engine = ExecEngine({"env": scripted.env})
+        options = {"working_directory": str(scripted.project), "skip_git_repo_check": True}
+        args = engine.exec_args(None, options, TurnInput(PROMPT), None, {})  # type: ignore[arg-type]
+        argv = engine.exec.build_args(args)
+        env = engine.exec.build_env(args, engine.exec.binary.path_dirs)
+        flags = ["--cwd", str(scripted.project), "--backend", "app-server"]
+        async with mcp_server(flags, scripted.env) as server:
+            cold_started = time.perf_counter()
+            first = await server.call("start_thread", ARGUMENTS)
+            cold = time.perf_counter() - cold_started
+            thread_id = first["thread_id"]
+
+            async def run_turn() -> None:
+                turn = await server.call("run_turn", {"thread_id": thread_id, "prompt": PROMPT})
+                if turn["final_response"] != REPLY:
+                    raise RuntimeError(f"run_turn answered {turn['final_response']!r}")
+
+            async def start_thread() -> None:
+                await server.call("start_thread", ARGUMENTS)
+
+            async def direct() -> None:
+                await direct_turn(engine.exec.binary.path, argv, env)
+
+            bodies = {"direct": direct, "run_turn": run_turn, "start_thread": start_thread}
+            timings: dict[str, list[float]] = {side: [] for side in SIDES}
+            for index in range(runs):
+                for side in SIDES[index % 3 :] + SIDES[: index % 3]:
+                    wall, _ = await measure(bodies[side]())
+                    if index >= settings.warmup:
+                        timings[side].append(wall)
+            loaded = 1 + runs  # run_turn's thread and one per start_thread call
+            while loaded < LOADED_THREADS:
+                await server.call("start_thread", ARGUMENTS)
+                loaded += 1
+            server_rss = proc_status(server.pid)["VmRSS"]
+            app_server_rss = children_rss(server.pid)
+    median = {side: percentile(timings[side], 50) for side in SIDES}
+    ratio = median["run_turn"] / median["direct"]
+    start_ratio = median["start_thread"] / median["direct"]
+    met = ratio <= RATIO_TARGET
+    print(
+        "  medians: "
+        + ", ".join(f"{side} {median[side] * 1000:.1f} ms" for side in SIDES)
+        + f"; cold start_thread {cold * 1000:.0f} ms",
+        flush=True,
+    )
+    rows = [
+        Row("warm turns", "codex exec, direct (median)", f"{median['direct'] * 1000:.1f} ms"),
+        Row(
+            "warm turns",
+            f"MCP run_turn on a warm thread / direct (median {median['run_turn'] * 1000:.0f} ms)",
+            f"{ratio:.3f}",
+            f"≤ {RATIO_TARGET}",
+            met,
+        ),
+        Row(
+            "warm turns",
+            f"MCP start_thread on a warm server / direct "
+            f"(median {median['start_thread'] * 1000:.0f} ms)",
+            f"{start_ratio:.3f}",
+        ),
+        Row("warm turns", "first start_thread of a fresh server (cold)", f"{cold * 1000:.0f} ms"),
+        Row(
+            "warm turns",
+            f"RSS with {LOADED_THREADS} threads loaded: server + app-server",
+            f"{server_rss / MIB:.1f} + {app_server_rss / MIB:.1f} MiB",
+        ),
+    ]
+    return {
+        "method": (
+            "rotating rounds of: codex exec direct (a new thread, the argv and env of the exec "
+            "engine), MCP run_turn on one warm thread and MCP start_thread (stdio, "
+            "--backend app-server); the scripted model answers at once"
+        ),
+        "rounds": settings.rounds,
+        "warmup_rounds": settings.warmup,
+        **{side: summary_ms(timings[side]) for side in SIDES},
+        "run_turn_vs_direct": {
+            "ratio_of_medians": round(ratio, 4),
+            "target_ratio": RATIO_TARGET,
+            "target_met": met,
+        },
+        "start_thread_vs_direct": {"ratio_of_medians": round(start_ratio, 4)},
+        "cold_start_thread_ms": round(cold * 1000, 1),
+        "rss_mib_with_loaded_threads": {
+            "threads": LOADED_THREADS,
+            "server": round(server_rss / MIB, 1),
+            "app_server_and_children": round(app_server_rss / MIB, 1),
+        },
+        "rows": rows,
+    }
