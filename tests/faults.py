@@ -28,7 +28,7 @@ __all__ = [
     "REAL",
     "FaultyCodex",
     "act",
-    "codex_exec_processes",
+    "codex_runners",
     "fault_rounds",
     "faulty_codex",
     "open_fds",
@@ -153,15 +153,16 @@ def turn_started() -> str:
     return json.dumps({"type": "turn.started"}) + "\n"
 
 
-def codex_exec_processes(home: Path) -> list[int]:
-    """Pids of the ``codex exec`` processes themselves (not their commands) of ``home``."""
+def codex_runners(home: Path) -> list[int]:
+    """Pids of the codex processes that run turns (not their commands) of ``home``: each
+    ``codex exec``, or the one ``codex app-server``."""
     found = []
     for pid in codex_processes(home):
         try:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if len(argv) > 1 and argv[0].endswith(b"/codex") and argv[1] == b"exec":
+        if argv[0].endswith(b"/codex") and (argv[1:2] == [b"exec"] or b"app-server" in argv):
             found.append(pid)
     return found
 
@@ -174,6 +175,7 @@ def schema_dirs(home: Path | None = None) -> set[Path]:
     directory, and in the scratch directories of the servers using Codex's ``home``."""
     found = set(Path(tempfile.gettempdir()).glob("codex-output-schema-*"))
     if home is not None:
+        found |= set(home.glob("codex-mcp-server/codex-output-schema-*"))
         found |= set(home.glob("codex-mcp-server/scratch-*/codex-output-schema-*"))
     return found
 

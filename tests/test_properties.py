@@ -817,6 +817,8 @@ class RawStdioServer:
             str(layout.root),
             "--codex-path",
             str(layout.codex),
+            "--backend",
+            "exec",  # The fake codex speaks exec's JSONL.
             "--tool-set",
             "all",
         ]

@@ -105,7 +105,7 @@ class RawServer:
 
 
 @pytest.fixture
-def raw_server(codex_home: Path, workdir: Path) -> Iterator[RawServer]:
+def raw_server(backend: str, codex_home: Path, workdir: Path) -> Iterator[RawServer]:
     server = RawServer(_server_command(workdir), codex_env(codex_home))
     try:
         yield server
