@@ -466,7 +466,7 @@ def call_arguments(
 # --------------------------------------------------------------------------- the property
 
 CLEAR = (
-    "validation error",
+    "invalid arguments",
     "outside",
     "not found",
     "does not exist",

@@ -313,6 +313,46 @@ async def test_bad_arguments_are_clear_errors(
     assert structured(listed)["threads"] == []
 
 
+@pytest.mark.parametrize(
+    ("tool", "arguments", "lines"),
+    [
+        ("start_thread", {}, ["- prompt: required but missing: what Codex should do"]),
+        ("start_thread", {"prompt": 3}, ["- prompt: should be a valid string; got 3."]),
+        ("run_turn", {"prompt": "x"}, ["- thread_id: required but missing: the Codex thread id"]),
+        (
+            "start_thread",
+            {"prompt": "x", "sandbox_mode": "bogus", "images": [1]},
+            [
+                "- sandbox_mode: should be 'read-only', 'workspace-write' or "
+                "'danger-full-access'; got \"bogus\".",
+                "- images.0: should be a valid string; got 1.",
+            ],
+        ),
+        (
+            "start_thread",
+            {"prompt": "x", "cwd": "/tmp"},
+            ["- cwd: start_thread has no such field.", "start_thread takes: working_directory"],
+        ),
+        ("wait_turn", {"thread_id": "t", "timeout_s": 1e6}, ["- timeout_s: should be less than"]),
+        ("codex", {"prompt": "x" * 100, "sandbox": {}}, ["- sandbox: should be 'read-only'"]),
+    ],
+)
+async def test_invalid_arguments_read_alike(
+    tmp_path: Path, tool: str, arguments: dict[str, Any], lines: list[str]
+) -> None:
+    """Field, what is wrong and what to send, in the server's words: no pydantic report."""
+    async with Client(build_server(Settings(cwd=tmp_path, tool_set="all"))) as client:
+        result = await client.call_tool(tool, arguments)
+    assert result.is_error
+    message = text(result)
+    assert f"Invalid arguments for {tool}:" in message
+    for line in lines:
+        assert line in message, message
+    assert message.endswith("Send the call again with these fields corrected.")
+    for pydantic_words in ("pydantic", "http", "type=", "input_value", "validation error"):
+        assert pydantic_words not in message, message
+
+
 async def test_paths_outside_the_allowed_roots_are_refused(
     server_env: Path, workdir: Path, tmp_path: Path, model: ScriptedModel
 ) -> None:
