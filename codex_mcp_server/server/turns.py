@@ -28,25 +28,47 @@ class TurnQueue:
         self.limit = limit
         self._slots = anyio.Semaphore(limit)
         self._waiting = 0
+        # When each turn started waiting for, or got, its slot: heartbeats count from there.
+        self._queued_at: dict[TurnRecord, float] = {}
+        self._running_at: dict[TurnRecord, float] = {}
 
     @asynccontextmanager
     async def slot(self, turn: TurnRecord) -> AsyncIterator[None]:
         if self._waiting or self._slots.value == 0:
-            ahead = self._waiting
+            running = self.limit - self._slots.value
+            turns = "turn" if running == 1 else "turns"
+            ahead = f"; {self._waiting} waiting before this one" if self._waiting else ""
             self._waiting += 1
+            self._queued_at[turn] = anyio.current_time()
             try:
                 await turn.publish(
-                    f"queued: {ahead} turn(s) ahead of this one; at most {self.limit} run at once"
+                    f"queued: waiting for a free slot ({running} {turns} running, "
+                    f"at most {self.limit}{ahead})"
                 )
                 await self._slots.acquire()  # anyio's semaphore wakes waiters in order.
             finally:
                 self._waiting -= 1
+                del self._queued_at[turn]
         else:
             await self._slots.acquire()
+        self._running_at[turn] = anyio.current_time()
         try:
             yield
         finally:
+            del self._running_at[turn]
             self._slots.release()
+
+    def heartbeat(self, turn: TurnRecord, elapsed: float) -> str:
+        """``queued… 10 s`` while ``turn`` waits, then ``working… 10 s`` from its start.
+
+        ``elapsed``: the time since the turn was asked for, used before it reaches the queue.
+        """
+        now = anyio.current_time()
+        if (since := self._queued_at.get(turn)) is not None:
+            return heartbeat(now - since, "queued")
+        if (since := self._running_at.get(turn)) is not None:
+            return heartbeat(now - since)
+        return heartbeat(elapsed)
 
 
 async def execute_turn(
@@ -79,7 +101,7 @@ async def execute_turn(
         while True:
             await anyio.sleep(max(0.0, last_report + heartbeat_interval - anyio.current_time()))
             if anyio.current_time() - last_report >= heartbeat_interval:
-                await send(heartbeat(anyio.current_time() - started), count=False)
+                await send(queue.heartbeat(turn, anyio.current_time() - started), count=False)
 
     async def consume(group: anyio.abc.TaskGroup) -> None:
         nonlocal record, failure
