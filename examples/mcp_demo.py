@@ -22,6 +22,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from mcp import Client, StdioServerParameters
+from mcp.types import CallToolResult, TextContent
 
 from codex_mcp_server.testing import (
     RecordedRequest,
@@ -102,12 +103,16 @@ async def main() -> None:
                 print(f"  [{progress:>3.0f}] {message}", flush=True)
 
             print(f"start_thread: {args.task}")
-            result = await client.call_tool(
-                "start_thread",
-                {"prompt": args.task, "skip_git_repo_check": True},
-                progress_callback=show,
-            )
-            print(f"\n{result.content[0].text}\n")  # type: ignore[union-attr]
+            arguments: dict[str, object] = {"prompt": args.task}
+            result = await client.call_tool("start_thread", arguments, progress_callback=show)
+            if result.is_error and "skip_git_repo_check: true" in _text(result):
+                # Outside a Git repository codex refuses to work unless told to skip that
+                # check; the error says so, and a host's model would call again like this.
+                print(f"\n{_text(result)}\n")
+                print(f"start_thread again, with skip_git_repo_check: true: {args.task}")
+                arguments["skip_git_repo_check"] = True
+                result = await client.call_tool("start_thread", arguments, progress_callback=show)
+            print(f"\n{_text(result)}\n")
             if result.is_error or not result.structured_content:
                 sys.exit(1)
 
@@ -117,7 +122,13 @@ async def main() -> None:
             result = await client.call_tool(
                 "run_turn", {"thread_id": thread_id, "prompt": follow_up}, progress_callback=show
             )
-            print(f"\n{result.content[0].text}")  # type: ignore[union-attr]
+            print(f"\n{_text(result)}")
+            if result.is_error:
+                sys.exit(1)
+
+
+def _text(result: CallToolResult) -> str:
+    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
 
 
 if __name__ == "__main__":

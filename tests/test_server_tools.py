@@ -420,6 +420,29 @@ async def test_codex_exiting_non_zero_names_code_and_stderr(
     assert "no longer supported" in text(result)
 
 
+async def test_a_directory_outside_git_names_skip_git_repo_check(
+    client: Client, model: ScriptedModel, tmp_path: Path
+) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    result = await client.call_tool("start_thread", {"prompt": "x", "working_directory": str(plain)})
+    assert result.is_error
+    message = text(result).removeprefix("Error executing tool start_thread: ")
+    assert message.startswith(
+        f"Codex could not start the thread: Codex refused to work in {plain.resolve()}: it is "
+        "not inside a Git repository"
+    ), message
+    assert "skip_git_repo_check: true" in message
+    # Codex's own words follow, its cause before its unrelated warnings.
+    assert "exited with code 1: Not inside a trusted directory" in message
+    assert model.requests == []
+
+    model.add(replies.message("ok"))
+    arguments = {"prompt": "x", "working_directory": str(plain), "skip_git_repo_check": True}
+    again = await client.call_tool("start_thread", arguments)
+    assert structured(again)["final_response"] == "ok"
+
+
 async def test_missing_codex_binary_says_how_to_install(
     server_env: Path, workdir: Path, tmp_path: Path
 ) -> None:

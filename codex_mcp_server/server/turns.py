@@ -14,11 +14,11 @@ from typing import Any
 
 import anyio
 
-from ..sdk import CodexError, Input, Thread, TurnOptions
+from ..sdk import CodexError, CodexExecError, Input, Thread, TurnOptions
 from .progress import heartbeat, render_event
 from .registry import ThreadRecord, TurnRecord
 
-__all__ = ["TurnQueue", "execute_turn"]
+__all__ = ["TurnQueue", "execute_turn", "explain_failure"]
 
 
 class TurnQueue:
@@ -130,7 +130,7 @@ async def execute_turn(
                         await send(line)
         except CodexError as exc:
             # After turn.failed codex exits 1; the turn's own message says more than that.
-            failure = failure or str(exc)
+            failure = failure or explain_failure(exc, cwd)
         else:
             if not ended and failure is None:
                 failure = "Codex exited with code 0 before the turn ended (no turn.completed)."
@@ -162,6 +162,21 @@ async def execute_turn(
         turn.thread_known.set()
         turn.done.set()
     return record
+
+
+def explain_failure(exc: CodexError, cwd: str) -> str:
+    """Codex's error, with what the calling model can do about it when the server knows."""
+    if isinstance(exc, CodexExecError) and _NEEDS_GIT in exc.stderr_tail:
+        return (
+            f"Codex refused to work in {cwd}: it is not inside a Git repository (nor a "
+            "directory Codex trusts). Call start_thread (or resume_thread) again with "
+            "skip_git_repo_check: true to let it work there anyway, or give a "
+            f"working_directory inside a Git repository. Codex said: {exc}"
+        )
+    return str(exc)
+
+
+_NEEDS_GIT = "--skip-git-repo-check was not specified"
 
 
 def _parse_json(text: str) -> Any:
