@@ -425,7 +425,8 @@ async def test_a_directory_outside_git_names_skip_git_repo_check(
 ) -> None:
     plain = tmp_path / "plain"
     plain.mkdir()
-    result = await client.call_tool("start_thread", {"prompt": "x", "working_directory": str(plain)})
+    arguments: dict[str, Any] = {"prompt": "x", "working_directory": str(plain)}
+    result = await client.call_tool("start_thread", arguments)
     assert result.is_error
     message = text(result).removeprefix("Error executing tool start_thread: ")
     assert message.startswith(
@@ -438,8 +439,7 @@ async def test_a_directory_outside_git_names_skip_git_repo_check(
     assert model.requests == []
 
     model.add(replies.message("ok"))
-    arguments = {"prompt": "x", "working_directory": str(plain), "skip_git_repo_check": True}
-    again = await client.call_tool("start_thread", arguments)
+    again = await client.call_tool("start_thread", {**arguments, "skip_git_repo_check": True})
     assert structured(again)["final_response"] == "ok"
 
 
