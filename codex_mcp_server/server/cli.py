@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import anyio
 from mcp.server.stdio import stdio_server
 
+from .about import start_line
 from .app import build_server
 from .settings import Settings, parse_settings
 from .stdio import open_stdin, open_stdout
@@ -57,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logger.info("%s", start_line(settings))
     if settings.transport == "streamable-http":
         from .http import serve_http  # uvicorn is loaded only for HTTP.
 

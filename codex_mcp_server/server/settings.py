@@ -247,6 +247,11 @@ def _parser() -> argparse.ArgumentParser:
         "[CODEX_MCP_ALLOWED_HOSTS, comma-separated]",
     )
     p.add_argument(
+        "--version",
+        action="store_true",
+        help="Print this package's version and codex's (the one --codex-path names), and exit.",
+    )
+    p.add_argument(
         "--log-level",
         choices=get_args(LogLevel),
         type=str.upper,
@@ -310,6 +315,12 @@ def parse_settings(
             fail(f'--config {entry!r}: expected KEY=VALUE, e.g. model_verbosity="low"')
         if problem := _toml_problem(key, value):
             fail(f"--config {entry!r}: the value is not a TOML literal ({problem})")
+
+    if args.version:
+        from .about import version_text  # It reads these settings' types: imported late.
+
+        print(version_text(pick(args.codex_path, "CODEX_PATH")))
+        parser.exit()
 
     values: dict[str, object] = {}
     if (codex_path := pick(args.codex_path, "CODEX_PATH")) is not None:

@@ -8,6 +8,7 @@ timeouts on progress keep waiting.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,6 +20,8 @@ from .progress import heartbeat, render_event
 from .registry import ThreadRecord, TurnRecord
 
 __all__ = ["TurnQueue", "execute_turn", "explain_failure"]
+
+logger = logging.getLogger(__name__)
 
 
 class TurnQueue:
@@ -34,12 +37,13 @@ class TurnQueue:
 
     @asynccontextmanager
     async def slot(self, turn: TurnRecord) -> AsyncIterator[None]:
+        queued_at: float | None = None
         if self._waiting or self._slots.value == 0:
             running = self.limit - self._slots.value
             turns = "turn" if running == 1 else "turns"
             ahead = f"; {self._waiting} waiting before this one" if self._waiting else ""
             self._waiting += 1
-            self._queued_at[turn] = anyio.current_time()
+            self._queued_at[turn] = queued_at = anyio.current_time()
             try:
                 await turn.publish(
                     f"queued: waiting for a free slot ({running} {turns} running, "
@@ -51,7 +55,13 @@ class TurnQueue:
                 del self._queued_at[turn]
         else:
             await self._slots.acquire()
-        self._running_at[turn] = anyio.current_time()
+        self._running_at[turn] = now = anyio.current_time()
+        logger.info(
+            "thread %s %s started%s",
+            turn.thread_id or "(new)",
+            turn.turn_id,
+            f" after {now - queued_at:.1f} s in the queue" if queued_at is not None else "",
+        )
         try:
             yield
         finally:
