@@ -6,9 +6,10 @@ It starts the server over stdio (``python -m codex_mcp_server``), gives Codex a 
 ``start_thread`` and prints each progress notification as it arrives, then the result and a
 follow-up turn with ``run_turn``.
 
-Without OpenAI credentials (no ``OPENAI_API_KEY``/``CODEX_API_KEY`` and no
-``$CODEX_HOME/auth.json``) it runs offline: the real codex binary talks to the scripted model
-of ``codex_mcp_server.testing``, which looks around with a couple of commands and answers.
+Without OpenAI credentials (no ``OPENAI_API_KEY``/``CODEX_API_KEY``, no
+``$CODEX_HOME/auth.json`` and no ``model_provider`` of your own) it runs offline: the real
+codex binary talks to the scripted model of ``codex_mcp_server.testing``, which looks around
+with a couple of commands and answers.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ import os
 import sys
 import tempfile
 from contextlib import ExitStack
-from pathlib import Path
 
+from _offline import has_model_access
 from mcp import Client, StdioServerParameters
 from mcp.types import CallToolResult, TextContent
 
@@ -34,13 +35,6 @@ from codex_mcp_server.testing import (
 )
 
 DEFAULT_TASK = "Look around this directory and tell me what it is, in two sentences."
-
-
-def has_credentials() -> bool:
-    if os.environ.get("OPENAI_API_KEY") or os.environ.get("CODEX_API_KEY"):
-        return True
-    home = Path(os.environ.get("CODEX_HOME") or Path.home() / ".codex")
-    return (home / "auth.json").is_file()
 
 
 def scripted_agent(request: RecordedRequest) -> Reply:
@@ -82,7 +76,7 @@ async def main() -> None:
     mode.add_argument("--online", action="store_true", help="use your Codex login")
     parser.add_argument("--cwd", default=os.getcwd(), help="the directory Codex works in")
     args = parser.parse_args()
-    offline = args.offline or (not args.online and not has_credentials())
+    offline = args.offline or (not args.online and not has_model_access())
 
     with ExitStack() as stack:
         env = dict(os.environ)
