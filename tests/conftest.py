@@ -40,3 +40,15 @@ def workdir(tmp_path: Path) -> Path:
 @pytest.fixture
 def codex(codex_home: Path) -> Codex:
     return Codex({"env": codex_env(codex_home)})
+
+
+# Tests that use these fixtures drive the real codex binary (the scripted model is only ever
+# there for codex to talk to): `pytest -m "not slow"` leaves them out for a fast loop. The
+# few that start the server as a subprocess without them are marked by hand.
+_CODEX_FIXTURES = frozenset({"model", "codex_home", "codex", "codex_binary"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _CODEX_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

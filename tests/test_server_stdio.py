@@ -207,6 +207,7 @@ def test_stderr_says_what_the_server_serves_and_each_turn(
     ), turns[3]
 
 
+@pytest.mark.slow  # Starts the server as a subprocess.
 def test_version_names_the_package_and_codex(workdir: Path, tmp_path: Path) -> None:
     def version(*flags: str) -> list[str]:
         result = subprocess.run(
@@ -226,6 +227,7 @@ def test_version_names_the_package_and_codex(workdir: Path, tmp_path: Path) -> N
     assert missing.startswith("codex not found. Install it with")
 
 
+@pytest.mark.slow  # Starts the server as a subprocess.
 @pytest.mark.parametrize(
     ("flags", "env", "message"),
     [
