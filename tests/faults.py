@@ -76,7 +76,8 @@ with open(os.path.join(here, "calls.log")) as file:
     call = sum(1 for _ in file)
 step = plan["calls"][call - 1] if call <= len(plan["calls"]) else {"real": True}
 env = dict(os.environ)
-env["PATH"] = plan["path_dir"] + os.pathsep + env.get("PATH", "")
+if plan["path_dir"]:
+    env["PATH"] = plan["path_dir"] + os.pathsep + env.get("PATH", "")
 argv = [plan["codex"], *sys.argv[1:]]
 
 if step.get("real"):
@@ -133,7 +134,7 @@ def faulty_codex(directory: Path, *plan: dict[str, Any]) -> FaultyCodex:
     config = {
         "calls": list(plan),
         "codex": str(codex_cli_bin.bundled_codex_path()),
-        "path_dir": str(codex_cli_bin.bundled_path_dir()),
+        "path_dir": str(codex_cli_bin.bundled_path_dir() or ""),
         "fake_thread_id": FAKE_THREAD_ID,
     }
     (directory / "plan.json").write_text(json.dumps(config))
