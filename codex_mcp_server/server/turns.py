@@ -15,7 +15,7 @@ from typing import Any
 
 import anyio
 
-from ..sdk import CodexError, CodexExecError, Input, Thread, TurnOptions
+from ..sdk import CodexError, Input, Thread, TurnOptions
 from .progress import heartbeat, render_event
 from .registry import ThreadRecord, TurnRecord
 
@@ -176,7 +176,8 @@ async def execute_turn(
 
 def explain_failure(exc: CodexError, cwd: str) -> str:
     """Codex's error, with what the calling model can do about it when the server knows."""
-    if isinstance(exc, CodexExecError) and _NEEDS_GIT in exc.stderr_tail:
+    # Matched on the text, not the type: every engine passes codex's own words on.
+    if _NEEDS_GIT in str(exc):
         return (
             f"Codex refused to work in {cwd}: it is not inside a Git repository (nor a "
             "directory Codex trusts). Call start_thread (or resume_thread) again with "
