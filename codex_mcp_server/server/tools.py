@@ -45,7 +45,7 @@ from .policy import PolicyError
 from .registry import BusyThreadError, Listener, ThreadRecord, TurnRecord, UnknownThreadError
 from .threads import StartFailedError, ThreadService, TurnRequest
 
-__all__ = ["Handler", "build_tools", "make_tool", "thread_info", "turn_model"]
+__all__ = ["Handler", "build_tools", "invalid_arguments", "make_tool", "thread_info", "turn_model"]
 
 logger = logging.getLogger(__name__)
 
