@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from codex_mcp_server.sdk import Codex, find_codex
+from codex_mcp_server.sdk import Codex, CodexNotFoundError, find_codex
 from codex_mcp_server.sdk.locate import codex_version
 from codex_mcp_server.testing import ScriptedModel, codex_env, make_codex_home
 
@@ -41,7 +41,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    binary = find_codex()
+    try:
+        binary = find_codex()
+    except CodexNotFoundError as exc:  # The tests that need codex will say so too.
+        return f"codex under test: none. {exc}"
     return f"codex under test: {codex_version(binary)} at {binary.path}"
 
 
