@@ -69,6 +69,8 @@ import json, os, subprocess, sys, time
 here = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(here, "plan.json")) as file:
     plan = json.load(file)
+if sys.argv[1:] == ["--version"]:  # The server asks at start; not a run of the plan.
+    os.execv(plan["codex"], [plan["codex"], "--version"])
 fd = os.open(os.path.join(here, "calls.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT)
 os.write(fd, (json.dumps(sys.argv[1:]) + "\n").encode())
 os.close(fd)
@@ -76,7 +78,8 @@ with open(os.path.join(here, "calls.log")) as file:
     call = sum(1 for _ in file)
 step = plan["calls"][call - 1] if call <= len(plan["calls"]) else {"real": True}
 env = dict(os.environ)
-env["PATH"] = plan["path_dir"] + os.pathsep + env.get("PATH", "")
+if plan["path_dir"]:
+    env["PATH"] = plan["path_dir"] + os.pathsep + env.get("PATH", "")
 argv = [plan["codex"], *sys.argv[1:]]
 
 if step.get("real"):
@@ -133,7 +136,7 @@ def faulty_codex(directory: Path, *plan: dict[str, Any]) -> FaultyCodex:
     config = {
         "calls": list(plan),
         "codex": str(codex_cli_bin.bundled_codex_path()),
-        "path_dir": str(codex_cli_bin.bundled_path_dir()),
+        "path_dir": str(codex_cli_bin.bundled_path_dir() or ""),
         "fake_thread_id": FAKE_THREAD_ID,
     }
     (directory / "plan.json").write_text(json.dumps(config))

@@ -397,11 +397,12 @@ def test_a_default_sandbox_above_the_ceiling_does_not_start(
     message = f"--default-sandbox {default} is above --max-sandbox {ceiling}"
     with pytest.raises(SettingsError, match=message):
         Settings(cwd=tmp_path, default_sandbox=default, max_sandbox=ceiling)  # type: ignore[arg-type]
-    for argv, env in ((flags, {}), (["--cwd", str(tmp_path)], environ)):
+    from_env = f"CODEX_MCP_DEFAULT_SANDBOX {default} is above CODEX_MCP_MAX_SANDBOX {ceiling}"
+    for argv, env, said in ((flags, {}, message), (["--cwd", str(tmp_path)], environ, from_env)):
         with pytest.raises(SystemExit) as stopped:
             parse_settings(argv, env)
         assert stopped.value.code == 2
-        assert message in capsys.readouterr().err
+        assert said in capsys.readouterr().err
 
 
 ALLOWED_PAIRS = [(d, c) for d, c in PAIRS if RANK[d] <= RANK[c]]

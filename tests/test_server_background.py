@@ -158,5 +158,26 @@ async def test_queue_runs_at_most_n_turns_in_order(
     assert max(sum(1 for t in arrivals if s <= t < s + 0.8) for s in arrivals) == 2
     queued = [next((m for m in log.messages if m.startswith("queued")), None) for log in logs]
     assert queued == [None, None] + [
-        f"queued: {ahead} turn(s) ahead of this one; at most 2 run at once" for ahead in range(4)
+        "queued: waiting for a free slot (2 turns running, at most 2"
+        + (f"; {ahead} waiting before this one)" if ahead else ")")
+        for ahead in range(4)
     ]
+
+
+async def test_a_queued_turn_says_queued_until_it_runs(
+    server_env: Path,  # noqa: F811
+    workdir: Path,
+    model: ScriptedModel,
+) -> None:
+    model.add(replies.message("first", delay=1.5), replies.message("second", delay=1.0))
+    settings = Settings(cwd=workdir, max_concurrent_turns=1, heartbeat_interval=0.3)
+    second = ProgressLog()
+    async with Client(serve(settings)) as client, anyio.create_task_group() as group:
+        group.start_soon(client.call_tool, "start_thread", {"prompt": "one"})
+        await _wait_for_requests(model, 1)
+        result = await client.call_tool("start_thread", {"prompt": "two"}, progress_callback=second)
+    assert structured(result)["final_response"] == "second"
+    states = [m.split("…")[0] for m in second.messages if "… " in m and m.endswith(" s")]
+    assert second.messages[0] == "queued: waiting for a free slot (1 turn running, at most 1)"
+    assert "queued" in states and "working" in states, second.messages
+    assert states.index("working") > len(states) - 1 - states[::-1].index("queued")
