@@ -33,6 +33,7 @@ from ..errors import (
     TurnCancelledError,
 )
 from ..events import ThreadEvent, Usage
+from ..exec import _orphans
 from ..locate import CodexBinary, find_codex
 from ..options import CodexOptions, ThreadOptions, TurnOptions
 from .connection import AppServerError, Connection, Message, RequestHandler
@@ -226,6 +227,8 @@ class AppServerEngine:
         stream = connection.subscribe(thread_id)
         events: TurnEvents | None = None
         self._running.add(thread_id)
+        # After the app-server started (on first use, above): it is no orphan of this turn.
+        orphans = _orphans.begin()
         try:
             started = await connection.call(
                 "turn/start", self._turn_params(thread_id, options, turn)
@@ -264,11 +267,14 @@ class AppServerEngine:
             if events.usage is not None:
                 self._usage[thread_id] = events.usage
         finally:
-            if events is not None and not events.ended:
-                with anyio.CancelScope(shield=True):
+            with anyio.CancelScope(shield=True):
+                if events is not None and not events.ended:
                     await self._interrupt(connection, thread_id, events, stream)
-            connection.unsubscribe(thread_id, stream)
-            self._running.discard(thread_id)
+                connection.unsubscribe(thread_id, stream)
+                self._running.discard(thread_id)
+                # Commands that left the app-server's tree (env -i setsid ...) and were
+                # reparented to a subreaper server: see adopt_orphans.
+                await _orphans.end(orphans)
 
     async def _interrupt(
         self,
