@@ -128,6 +128,7 @@ class Connection:
         self._tree = _ProcessTree(self._process.pid, f"{_MARKER_ENV}={marker}")
         group.start_soon(self._read_stdout, group)
         group.start_soon(self._drain_stderr)
+        group.start_soon(self._watch_exit)
         from ... import __version__
 
         with anyio.move_on_after(_START_TIMEOUT) as scope:
@@ -280,6 +281,15 @@ class Connection:
             reply["error"] = {"code": -32603, "message": f"the client failed: {exc}"}
         with contextlib.suppress(CodexError, anyio.BrokenResourceError, anyio.ClosedResourceError):
             await self._write(reply)
+
+    async def _watch_exit(self) -> None:
+        # npm's `codex` is a node launcher with the real binary as its child: when the
+        # launcher dies, the binary would keep our pipes open and the reader would never see
+        # the end. Whatever exits, its process group goes with it.
+        assert self._process is not None and self._tree is not None
+        await self._process.wait()
+        if not self.exited.is_set():
+            self._tree.signal(signal.SIGKILL)
 
     async def _drain_stderr(self) -> None:
         assert self._process is not None and self._process.stderr is not None
