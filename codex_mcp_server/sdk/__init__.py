@@ -17,8 +17,10 @@ from .errors import (
     CodexNotFoundError,
     CodexParseError,
     InvalidOptionsError,
+    NoActiveTurnError,
     TurnCancelledError,
     TurnFailedError,
+    UnsupportedByEngineError,
 )
 from .events import (
     AgentMessageItem,
@@ -96,6 +98,7 @@ __all__ = [
     "ItemUpdatedEvent",
     "McpToolCallItem",
     "ModelReasoningEffort",
+    "NoActiveTurnError",
     "ReasoningItem",
     "RunResult",
     "RunStreamedResult",
@@ -118,6 +121,7 @@ __all__ = [
     "TurnFailedEvent",
     "TurnOptions",
     "TurnStartedEvent",
+    "UnsupportedByEngineError",
     "Usage",
     "UserInput",
     "WebSearchItem",

@@ -15,6 +15,7 @@ from .allowlist import CONFIG_RULE, PROFILE_RULE
 from .settings import ApprovalPolicy, SandboxModeName
 
 __all__ = [
+    "ForkThreadInput",
     "GetThreadInput",
     "InterruptResult",
     "InterruptTurnInput",
@@ -23,6 +24,8 @@ __all__ = [
     "ResumeThreadInput",
     "RunTurnInput",
     "StartThreadInput",
+    "SteerResult",
+    "SteerTurnInput",
     "ThreadInfo",
     "ThreadList",
     "ThreadOptionsInput",
@@ -161,6 +164,37 @@ class ResumeThreadInput(ThreadOptionsInput):
     images: list[str] | None = _IMAGES
     output_schema: dict[str, Any] | None = _OUTPUT_SCHEMA
     background: bool = _BACKGROUND
+
+
+class ForkThreadInput(ThreadOptionsInput):
+    """Options of the fork: those not given are the source thread's (when this server knows
+    it; otherwise the server's defaults, in the directory the source ran in)."""
+
+    thread_id: str = Field(
+        description="The thread to copy: one this server knows, or one Codex persisted (even "
+        "one another Codex process holds open, which run_turn and resume_thread cannot use).",
+        min_length=1,
+        max_length=200,
+    )
+    prompt: str | None = Field(
+        default=None,
+        description="If given, run the fork's first turn with this prompt; otherwise only "
+        "create the fork (continue it with run_turn).",
+        min_length=1,
+    )
+    images: list[str] | None = _IMAGES
+    output_schema: dict[str, Any] | None = _OUTPUT_SCHEMA
+    background: bool = _BACKGROUND
+
+
+class SteerTurnInput(_Input):
+    thread_id: str = _THREAD_ID
+    prompt: str = Field(
+        description='What to add to the running turn: a correction or more detail ("focus on '
+        'the tests", "don\'t touch the schema"). Codex reads it at its next step, without '
+        "stopping what it does.",
+        min_length=1,
+    )
 
 
 GET_THREAD_DEFAULT_TURNS = 20
@@ -302,6 +336,13 @@ class ThreadSummary(BaseModel):
 
 class ThreadList(BaseModel):
     threads: list[ThreadSummary] = Field(description="Newest first.")
+
+
+class SteerResult(BaseModel):
+    thread_id: str
+    turn_id: str = Field(description="The running turn that took the input.")
+    status: Literal["running"] = Field(description="The turn goes on with the added input.")
+    next_step: str = _NEXT_STEP
 
 
 class InterruptResult(BaseModel):

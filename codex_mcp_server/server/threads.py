@@ -26,6 +26,7 @@ from ..sdk import (
     Input,
     Thread,
     ThreadOptions,
+    UnsupportedByEngineError,
     serialize_config_overrides,
 )
 from ..sdk.engine import Engine
@@ -42,6 +43,7 @@ from .policy import (
     resolve_dir,
     resolve_files,
 )
+from .progress import one_line
 from .registry import BusyThreadError, Listener, Registry, ThreadRecord, TurnRecord
 from .sessions import codex_home, find_session, is_thread_id, read_session
 from .settings import Settings
@@ -244,19 +246,7 @@ class ThreadService:
         known = self.registry.find(thread_id)
         if known is not None:
             _ensure_idle(known)
-        if not is_thread_id(thread_id):
-            raise PolicyError(
-                f"No Codex session {thread_id!r}: that is not a whole Codex thread id. Thread "
-                "ids are UUIDs such as 0199a213-81c0-7800-8aa1-bbab2a035a53, and only the "
-                "exact, full id resumes a thread: pass it as list_threads or a turn result "
-                "gave it."
-            )
-        if (path := find_session(thread_id)) is None:
-            raise PolicyError(
-                f"No Codex session {thread_id!r} under {codex_home() / 'sessions'}: Codex has "
-                "not persisted a thread with this id here. Check the id (list_threads shows the "
-                "ones this server knows), or point CODEX_HOME at the Codex home that has it."
-            )
+        path = self._session_path(thread_id)
         thread_options, cwd = self._prepare(options)
         input = request.input(self.settings, cwd) if request else ""
         thread = self.codex.resume_thread(thread_id, thread_options)
@@ -283,6 +273,82 @@ class ThreadService:
             thread, turn, input, request, lambda _: record, cwd, listener, background
         )
         return record, turn
+
+    async def steer(self, thread_id: str, prompt: str) -> tuple[ThreadRecord, TurnRecord]:
+        """Add ``prompt`` to the thread's running turn (the model reads it on its next step)."""
+        record = self.get(thread_id)
+        turn = record.running_turn
+        # The engine says why not: no live thread (exec), or no turn running in codex.
+        await self.codex.engine.steer_turn(thread_id, prompt)
+        assert turn is not None  # Codex runs a turn of this thread, so the registry has it.
+        turn.prompt = f"{turn.prompt}\n\n[steered] {prompt}"
+        await turn.publish(f"steered: {one_line(prompt, 120)}")
+        return record, turn
+
+    async def fork(
+        self,
+        source_id: str,
+        options: ThreadOptionsInput,
+        request: TurnRequest | None,
+        listener: Listener | None = None,
+        *,
+        background: bool = False,
+    ) -> tuple[ThreadRecord, TurnRecord | None]:
+        """A new thread with ``source_id``'s history copied, registered as a started thread
+        (with the source's options, those given winning); runs ``request`` if given."""
+        known = self.registry.find(source_id)
+        given = options.model_dump(include=set(ThreadOptionsInput.model_fields), exclude_unset=True)
+        if known is not None:
+            options = ThreadOptionsInput(**{**known.options, **given})
+            if options.working_directory is None:
+                options.working_directory = known.working_directory
+        else:
+            path = self._session_path(source_id)
+            if options.working_directory is None:
+                past = await anyio.to_thread.run_sync(read_session, path)
+                options = ThreadOptionsInput(
+                    **{**given, "working_directory": past.cwd, "skip_git_repo_check": True}
+                )
+        thread_options, cwd = self._prepare(options)
+        source = known.thread if known is not None else self.codex.resume_thread(source_id)
+        try:
+            thread = await source.fork(thread_options)
+        except UnsupportedByEngineError:
+            raise
+        except CodexError as exc:
+            raise StartFailedError(f"Codex could not fork thread {source_id}: {exc}") from None
+        assert thread.id is not None
+        record = ThreadRecord(thread.id, thread, str(cwd), _snapshot(options))
+        record.additional_directories = list(thread_options.get("additional_directories", []))
+        self.registry.add(record)
+        if request is None:
+            return record, None
+        input = request.input(self.settings, cwd)
+        turn = record.new_turn(request.prompt)
+        directories = [str(cwd), *record.additional_directories]
+        turn.before_start = _check_at_start(
+            directories, self.settings, str(thread_options["sandbox_mode"])
+        )
+        await self._launch(
+            thread, turn, input, request, lambda _: record, cwd, listener, background
+        )
+        return record, turn
+
+    def _session_path(self, thread_id: str) -> Path:
+        if not is_thread_id(thread_id):
+            raise PolicyError(
+                f"No Codex session {thread_id!r}: that is not a whole Codex thread id. Thread "
+                "ids are UUIDs such as 0199a213-81c0-7800-8aa1-bbab2a035a53, and only the "
+                "exact, full id resumes a thread: pass it as list_threads or a turn result "
+                "gave it."
+            )
+        if (path := find_session(thread_id)) is None:
+            raise PolicyError(
+                f"No Codex session {thread_id!r} under {codex_home() / 'sessions'}: Codex has "
+                "not persisted a thread with this id here. Check the id (list_threads shows the "
+                "ones this server knows), or point CODEX_HOME at the Codex home that has it."
+            )
+        return path
 
     async def wait(
         self, thread_id: str, timeout_s: float, listener: Listener | None = None

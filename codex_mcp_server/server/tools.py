@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from ..sdk import CodexError
 from .actions import describe_actions
 from .models import (
+    ForkThreadInput,
     GetThreadInput,
     InterruptResult,
     InterruptTurnInput,
@@ -34,6 +35,8 @@ from .models import (
     ResumeThreadInput,
     RunTurnInput,
     StartThreadInput,
+    SteerResult,
+    SteerTurnInput,
     ThreadInfo,
     ThreadList,
     ThreadSummary,
@@ -90,6 +93,25 @@ class _Tools:
             resumed = ResumeResult(thread_id=record.thread_id, status="idle", next_step=step)
             return _result(resumed, f"Thread {record.thread_id} resumed. {step}")
         return turn_result(record, turn)
+
+    async def fork_thread(self, args: ForkThreadInput, report: Listener) -> CallToolResult:
+        request = TurnRequest(args.prompt, args.images, args.output_schema) if args.prompt else None
+        record, turn = await self.service.fork(
+            args.thread_id, args, request, report, background=args.background
+        )
+        if turn is None:
+            step = next_step(record.thread_id, "idle")
+            forked = ResumeResult(thread_id=record.thread_id, status="idle", next_step=step)
+            return _result(forked, f"Thread {args.thread_id} forked as {record.thread_id}. {step}")
+        return turn_result(record, turn)
+
+    async def steer_turn(self, args: SteerTurnInput, report: Listener) -> CallToolResult:
+        record, turn = await self.service.steer(args.thread_id, args.prompt)
+        step = next_step(record.thread_id, "running")
+        steered = SteerResult(
+            thread_id=record.thread_id, turn_id=turn.turn_id, status="running", next_step=step
+        )
+        return _result(steered, f"Added to {turn.turn_id} of thread {record.thread_id}. {step}")
 
     async def wait_turn(self, args: WaitTurnInput, report: Listener) -> CallToolResult:
         record, turn = await self.service.wait(args.thread_id, args.timeout_s, report)
@@ -365,6 +387,10 @@ _STOPS = ToolAnnotations(
     read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
 )
 
+_STEERS = ToolAnnotations(
+    read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
+)
+
 _DESCRIPTIONS = {
     "start_thread": """Start a new Codex thread and run its first turn. Codex is OpenAI's coding
 agent: it reads code, runs commands and edits files in working_directory (within the sandbox)
@@ -388,6 +414,15 @@ default 20; offset pages back), each with its prompt, result, actions, usage and
 (messages and command output). Long texts are cut and the result stays small; the resource
 codex://threads/{thread_id} has every turn and item whole.""",
     "list_threads": "List the threads this server holds, newest first, one line each.",
+    "steer_turn": """Add input to the running turn of a thread, without stopping it: a
+correction or more detail while Codex works ("use the new API", "skip the docs"). Codex reads
+it at its next step and the same turn goes on; wait_turn gives its result. Only while a turn
+runs (otherwise use run_turn). Needs the app-server backend.""",
+    "fork_thread": """Copy a thread into a new one with the same history, to try another
+direction without changing the original, or to go on with a thread another Codex process (the
+Codex app, TUI or CLI) holds open, which run_turn and resume_thread refuse. Options not given
+are the source's. With prompt, runs the fork's first turn (as start_thread does). Returns the
+new thread_id. Needs the app-server backend.""",
     "interrupt_turn": """Stop the running turn of a thread. When this returns, the turn is recorded
 as interrupted and its codex processes are gone. The thread stays usable.""",
 }
@@ -408,6 +443,10 @@ def build_tools(service: ThreadService) -> list[Tool]:
          _READS),
         ("interrupt_turn", "Interrupt a turn", InterruptTurnInput, InterruptResult,
          tools.interrupt_turn, _STOPS),
+        ("steer_turn", "Steer a running turn", SteerTurnInput, SteerResult, tools.steer_turn,
+         _STEERS),
+        ("fork_thread", "Fork a thread", ForkThreadInput, ResumeResult, tools.fork_thread,
+         WRITES),
     ]  # fmt: skip
     return [
         make_tool(name, title, _DESCRIPTIONS[name], inputs, outputs, handler, annotations)

@@ -30,6 +30,7 @@ from ..errors import (
     CodexIdleTimeoutError,
     CodexNotFoundError,
     InvalidOptionsError,
+    NoActiveTurnError,
     TurnCancelledError,
 )
 from ..events import ThreadEvent, Usage
@@ -71,6 +72,8 @@ class AppServerEngine:
         self._stack: AsyncExitStack | None = None
         self._group: anyio.abc.TaskGroup | None = None
         self._usage: dict[str, Usage] = {}
+        self._active: dict[str, str] = {}
+        """The running turn's id per thread (``turn/steer`` must name it)."""
         self.on_request: RequestHandler | None = None
         """Answers codex's requests (approvals, questions); without it they are declined."""
 
@@ -176,7 +179,8 @@ class AppServerEngine:
                     exc.code,
                     f"Thread {thread_id} is open in another Codex process (the Codex app or "
                     "TUI, `codex exec`, or another server), which holds its writer lock. Close "
-                    "it there and try again, or start a new thread.",
+                    "it there and try again, or fork it (fork_thread; Thread.fork in the SDK) "
+                    "to go on in a new thread with a copy of its history.",
                 ) from None
             raise
         connection.loaded.add(thread_id)
@@ -192,6 +196,34 @@ class AppServerEngine:
 
     async def thread_saved(self, thread_id: str, timeout_s: float) -> bool:
         return True  # The app-server keeps the thread loaded; it persists it itself.
+
+    async def fork_thread(self, thread_id: str, options: ThreadOptions) -> str:
+        connection = await self.connect()
+        # Forking reads the rollout: it works while another process holds the source.
+        params = {**self._thread_params(options), "threadId": thread_id, "excludeTurns": True}
+        result = await connection.call("thread/fork", params)
+        fork = str(result["thread"]["id"])
+        connection.loaded.add(fork)
+        return fork
+
+    async def steer_turn(self, thread_id: str, prompt: str) -> str:
+        connection = self._connection
+        turn_id = self._active.get(thread_id)
+        if connection is None or not connection.alive or turn_id is None:
+            raise NoActiveTurnError(thread_id)
+        params = {
+            "threadId": thread_id,
+            "expectedTurnId": turn_id,
+            "input": [{"type": "text", "text": prompt}],
+        }
+        try:
+            result = await connection.call("turn/steer", params)
+        except AppServerError as exc:
+            # The turn ended between our look and codex's (or codex has none running).
+            if "active turn" in exc.message or "no active" in exc.message.lower():
+                raise NoActiveTurnError(thread_id) from None
+            raise
+        return str(result.get("turnId") or turn_id) if isinstance(result, dict) else turn_id
 
     # ------------------------------------------------------------------ turns
 
@@ -217,6 +249,7 @@ class AppServerEngine:
                 "turn/start", self._turn_params(thread_id, options, turn)
             )
             events = TurnEvents(str(started["turn"]["id"]), self._usage.get(thread_id))
+            self._active[thread_id] = events.turn_id
             last_progress = anyio.current_time()
             last_warning: str | None = None
             while not events.ended:
@@ -250,6 +283,8 @@ class AppServerEngine:
             if events.usage is not None:
                 self._usage[thread_id] = events.usage
         finally:
+            if events is not None:
+                self._active.pop(thread_id, None)
             if events is not None and not events.ended:
                 with anyio.CancelScope(shield=True):
                     await self._interrupt(connection, thread_id, events, stream)
