@@ -13,12 +13,16 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client
+from mcp.client.session import ClientRequestContext
+from mcp.types import ElicitRequestParams, ElicitResult
 
 from codex_mcp_server.sdk import Codex
 from codex_mcp_server.server import Settings
+from codex_mcp_server.server.approvals import answer_request
+from codex_mcp_server.server.registry import TurnRecord
 from codex_mcp_server.testing import ScriptedModel, codex_env, replies
 
-from .server_support import exec_only, serve, structured, text
+from .server_support import ProgressLog, exec_only, serve, structured, text
 
 
 @pytest.fixture
@@ -95,6 +99,7 @@ async def test_steering_and_forking_on_exec_say_they_need_the_app_server(
         for tool, arguments in (
             ("steer_turn", {"prompt": "more"}),
             ("fork_thread", {}),
+            ("answer_approval", {"request_id": "approval-1", "decision": "accept"}),
         ):
             result = await client.call_tool(tool, {"thread_id": started["thread_id"], **arguments})
             assert result.is_error
@@ -156,3 +161,205 @@ async def test_forking_an_unknown_thread_is_a_clear_error(client: Client) -> Non
     )
     assert result.is_error
     assert "No Codex session" in text(result)
+
+
+# ------------------------------------------------------------------ approvals
+
+ESCALATED = "touch made.txt"
+ON_REQUEST = {"approval_policy": "on-request", "sandbox_mode": "read-only"}
+
+
+def _escalation(model: ScriptedModel) -> None:
+    model.add(
+        replies.command(ESCALATED, escalate="Create the file the user asked for", login=False),
+        replies.message("done"),
+    )
+
+
+class _Host:
+    """An elicitation callback: records what the person saw and answers as told."""
+
+    def __init__(self, action: str, decision: str | None = None) -> None:
+        self.action = action
+        self.decision = decision
+        self.asked: list[ElicitRequestParams] = []
+        self.release = anyio.Event()
+
+    async def __call__(
+        self, context: ClientRequestContext, params: ElicitRequestParams
+    ) -> ElicitResult:
+        self.asked.append(params)
+        if self.action == "never":
+            await self.release.wait()  # A person who walked away.
+            return ElicitResult(action="cancel")
+        content = {"decision": self.decision} if self.decision else None
+        return ElicitResult(action=self.action, content=content)  # type: ignore[arg-type]
+
+
+def _command_item(turn: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    info = turn["actions"]["commands"]
+    assert len(info) == 1, info
+    return dict(info[0])
+
+
+async def test_a_person_accepts_a_command_through_elicitation(
+    settings: Settings, model: ScriptedModel, workdir: Path
+) -> None:
+    host = _Host("accept", "accept")
+    _escalation(model)
+    progress = ProgressLog()
+    async with Client(serve(settings), mode="legacy", elicitation_callback=host) as client:
+        result = await client.call_tool(
+            "start_thread", {"prompt": "make it", **ON_REQUEST}, progress_callback=progress
+        )
+    turn = structured(result)
+    assert (turn["status"], turn["final_response"]) == ("completed", "done"), text(result)
+    assert (workdir / "made.txt").exists()
+    assert _command_item(turn, workdir)["status"] == "completed"
+    [asked] = host.asked
+    assert ESCALATED in asked.message and str(workdir) in asked.message
+    assert "Create the file the user asked for" in asked.message
+    choices = asked.requested_schema["properties"]["decision"]["oneOf"]  # type: ignore[index]
+    # Codex 0.163 offers no accept-for-session for an escalated command: neither do we.
+    assert [choice["const"] for choice in choices] == ["accept", "decline"]
+    assert any(line.startswith("asking the host (approval-1)") for line in progress.messages)
+    assert turn["pending"] == []
+
+
+async def test_a_persons_no_declines_the_command_and_the_turn_goes_on(
+    settings: Settings, model: ScriptedModel, workdir: Path
+) -> None:
+    for host in (_Host("decline"), _Host("accept", "decline"), _Host("cancel")):
+        _escalation(model)
+        async with Client(serve(settings), mode="legacy", elicitation_callback=host) as client:
+            result = await client.call_tool("start_thread", {"prompt": "make it", **ON_REQUEST})
+        turn = structured(result)
+        # "No" is decline, never cancel (which would end the turn as interrupted).
+        assert (turn["status"], turn["final_response"]) == ("completed", "done"), text(result)
+        assert _command_item(turn, workdir)["status"] == "declined"
+        assert "rejected" in json.dumps(model.requests[-1].input)
+        assert not (workdir / "made.txt").exists()
+
+
+async def test_an_unanswered_elicitation_is_declined_after_the_timeout(
+    server_env: Path, model: ScriptedModel, workdir: Path
+) -> None:
+    settings = Settings(cwd=workdir, backend="app-server", approval_timeout=1.0)
+    host = _Host("never")
+    _escalation(model)
+    progress = ProgressLog()
+    async with Client(serve(settings), mode="legacy", elicitation_callback=host) as client:
+        result = await client.call_tool(
+            "start_thread", {"prompt": "make it", **ON_REQUEST}, progress_callback=progress
+        )
+        host.release.set()
+    turn = structured(result)
+    assert turn["status"] == "completed", text(result)
+    assert _command_item(turn, workdir)["status"] == "declined"
+    assert any("nobody answered within 1 s" in line for line in progress.messages)
+    assert not (workdir / "made.txt").exists()
+
+
+async def test_without_elicitation_the_turn_waits_for_answer_approval(
+    client: Client, model: ScriptedModel, workdir: Path
+) -> None:
+    _escalation(model)
+    progress = ProgressLog()
+    result = await client.call_tool(
+        "start_thread", {"prompt": "make it", **ON_REQUEST}, progress_callback=progress
+    )
+    waiting = structured(result)
+    thread_id = waiting["thread_id"]
+    assert waiting["status"] == "waiting_for_approval", text(result)
+    [pending] = waiting["pending"]
+    assert pending["request_id"] == "approval-1"
+    assert (pending["kind"], pending["command"], pending["cwd"]) == (
+        "command",
+        ESCALATED,
+        str(workdir),
+    )
+    assert pending["reason"] == "Create the file the user asked for"
+    assert pending["decisions"] == ["accept", "decline"]
+    assert "answer_approval" in waiting["next_step"] and "approval-1" in text(result)
+    assert any("waiting for approval approval-1" in line for line in progress.messages)
+    # wait_turn and get_thread show it too, at once.
+    again = await _call(client, "wait_turn", thread_id=thread_id, timeout_s=30)
+    assert again["status"] == "waiting_for_approval" and again["pending"] == waiting["pending"]
+    info = await _call(client, "get_thread", thread_id=thread_id)
+    assert info["turns"][-1]["status"] == "waiting_for_approval"
+    for bad, why in (
+        ({"request_id": "approval-9", "decision": "accept"}, "pending: approval-1"),
+        ({"request_id": "approval-1", "decision": "accept_for_session"}, "accept or decline"),
+    ):
+        refused = await client.call_tool("answer_approval", {"thread_id": thread_id, **bad})
+        assert refused.is_error and why in text(refused), text(refused)
+    answered = await _call(
+        client, "answer_approval", thread_id=thread_id, request_id="approval-1", decision="accept"
+    )
+    assert answered["status"] == "running" and answered["pending"] == []
+    done = await _call(client, "wait_turn", thread_id=thread_id)
+    assert (done["status"], done["final_response"]) == ("completed", "done")
+    assert (workdir / "made.txt").exists()
+
+
+async def test_a_file_change_shows_the_diff_and_takes_accept_for_session(
+    settings: Settings, model: ScriptedModel, workdir: Path
+) -> None:
+    host = _Host("accept", "accept_for_session")
+    model.add(
+        replies.patch("*** Begin Patch\n*** Add File: notes.txt\n+hello there\n*** End Patch\n"),
+        replies.message("written"),
+    )
+    async with Client(serve(settings), mode="legacy", elicitation_callback=host) as client:
+        result = await client.call_tool("start_thread", {"prompt": "write", **ON_REQUEST})
+    turn = structured(result)
+    assert (turn["status"], turn["final_response"]) == ("completed", "written"), text(result)
+    [asked] = host.asked
+    assert "notes.txt (add)" in asked.message and "hello there" in asked.message
+    choices = asked.requested_schema["properties"]["decision"]["oneOf"]  # type: ignore[index]
+    assert [c["const"] for c in choices] == ["accept", "accept_for_session", "decline"]
+    assert (workdir / "notes.txt").read_text() == "hello there\n"
+
+
+async def test_an_mcp_servers_question_is_relayed_one_to_one() -> None:
+    """Codex's MCP servers' elicitations reach the host with their own form, and the host's
+    answer goes back as it is (a "no" as decline)."""
+    schema = {"type": "object", "properties": {"branch": {"type": "string"}}}
+    params = {
+        "threadId": "t",
+        "turnId": "u",
+        "serverName": "docs",
+        "mode": "form",
+        "message": "Which branch?",
+        "requestedSchema": schema,
+        "_meta": None,
+    }
+
+    class Person:
+        can_ask = True
+
+        def __init__(self, action: str) -> None:
+            self.action = action
+            self.seen: list[tuple[str, dict[str, Any]]] = []
+
+        async def __call__(self, line: str) -> None:
+            pass
+
+        async def ask(
+            self, message: str, form: dict[str, Any]
+        ) -> tuple[str, dict[str, Any] | None]:
+            self.seen.append((message, form))
+            return self.action, {"branch": "main"} if self.action == "accept" else None
+
+    for action, expected in (
+        ("accept", {"action": "accept", "content": {"branch": "main"}, "_meta": None}),
+        ("cancel", {"action": "decline", "content": None, "_meta": None}),
+    ):
+        person = Person(action)
+        turn = TurnRecord("turn-1", "p")
+        async with turn.listening(person):
+            answer = await answer_request(turn, 5.0, "/w", "mcpServer/elicitation/request", params)
+        assert answer == expected
+        [(message, form)] = person.seen
+        assert form == schema and "docs" in message and "Which branch?" in message
+        assert turn.pending == {}

@@ -26,13 +26,16 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import anyio
 
 from ..sdk import Thread, Usage
 from .actions import Actions, summarize_actions
 from .models import TurnStatus, TurnUsage
+
+if TYPE_CHECKING:
+    from .approvals import Approval
 
 __all__ = [
     "FEED_CHARS",
@@ -41,6 +44,7 @@ __all__ = [
     "MAX_ITEM_BYTES",
     "MAX_THREADS",
     "SHED_TEXT_MAX",
+    "Asker",
     "BusyThreadError",
     "Feed",
     "Listener",
@@ -60,6 +64,18 @@ hundred characters at most, so lines is the usual bound and characters the safe 
 SHED_TEXT_MAX = 2_000
 
 Listener = Callable[[str], Awaitable[None]]
+
+
+@runtime_checkable
+class Asker(Protocol):
+    """A listener that can also put a question to the person at the host (a tool call of a
+    client that takes elicitations): returns the action and the form's content."""
+
+    can_ask: bool
+
+    async def ask(
+        self, message: str, schema: dict[str, Any]
+    ) -> tuple[str, dict[str, Any] | None]: ...
 
 
 @dataclass
@@ -180,7 +196,39 @@ class TurnRecord:
     before_start: Callable[[], None] | None = None
     """Checks made as the turn leaves the queue, just before codex starts; a ``CodexError``
     it raises is the turn's failure."""
+    pending: dict[str, Approval] = field(default_factory=dict)
+    """Codex's requests waiting for a decision (see ``approvals.py``)."""
+    approvals_seen: int = 0
+    askers: list[Asker] = field(default_factory=list)
+    """The listeners now that can ask the person at the host (the latest asks)."""
+    attention: anyio.Event = field(default_factory=anyio.Event)
+    """Set while a request waits for answer_approval (nobody was asked through the host)."""
     _actions: Actions | None = None
+
+    @property
+    def shown_status(self) -> TurnStatus:
+        """The status a result shows: a running turn with requests pending waits for them."""
+        return "waiting_for_approval" if self.status == "running" and self.pending else self.status
+
+    def settle_approval(self, approval: Approval) -> None:
+        """``approval`` is answered: it no longer waits."""
+        self.pending.pop(approval.request_id, None)
+        if all(waiting.asked for waiting in self.pending.values()):
+            self.attention = anyio.Event()
+
+    async def ended_or_waiting(self) -> None:
+        """Return once the turn has ended, or a request waits for answer_approval."""
+        attention = self.attention
+        if attention.is_set() or self.done.is_set():
+            return
+        async with anyio.create_task_group() as group:
+
+            async def until(event: anyio.Event) -> None:
+                await event.wait()
+                group.cancel_scope.cancel()
+
+            group.start_soon(until, self.done)
+            group.start_soon(until, attention)
 
     async def publish(self, line: str, *, count: bool = True) -> None:
         """Send a progress line to whoever listens now; heartbeats pass ``count=False``.
@@ -202,9 +250,12 @@ class TurnRecord:
             return
         feed = Feed(listener)
         failure: BaseException | None = None
+        asker = listener if isinstance(listener, Asker) and listener.can_ask else None
         async with anyio.create_task_group() as group:
             group.start_soon(feed.deliver)
             self.feeds.add(feed)
+            if asker is not None:
+                self.askers.append(asker)
             try:
                 yield
             except BaseException as exc:
@@ -214,11 +265,16 @@ class TurnRecord:
                 group.cancel_scope.cancel()
             finally:
                 self.feeds.discard(feed)
+                if asker is not None:
+                    self.askers.remove(asker)
                 feed.close()
         if failure is not None:
             raise failure
 
     def finish(self, status: TurnStatus, error: str | None = None) -> None:
+        for approval in list(self.pending.values()):  # Codex no longer waits for them.
+            approval.decide("decline", "the turn ended")
+            self.settle_approval(approval)
         self.status = status
         self.error = error
         self.finished_at = time.time()

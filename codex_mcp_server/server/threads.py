@@ -7,6 +7,7 @@ which the server's lifespan holds open; :meth:`shutdown` stops every turn either
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -30,7 +31,8 @@ from ..sdk import (
     serialize_config_overrides,
 )
 from ..sdk.engine import Engine
-from .models import ThreadOptionsInput
+from .approvals import answer_request
+from .models import ApprovalDecision, ThreadOptionsInput
 from .policy import (
     PolicyError,
     check_again,
@@ -44,7 +46,7 @@ from .policy import (
     resolve_files,
 )
 from .progress import one_line
-from .registry import BusyThreadError, Listener, Registry, ThreadRecord, TurnRecord
+from .registry import Asker, BusyThreadError, Listener, Registry, ThreadRecord, TurnRecord
 from .sessions import codex_home, find_session, is_thread_id, read_session
 from .settings import Settings
 from .turns import TurnQueue, execute_turn
@@ -364,7 +366,37 @@ class ThreadService:
         if turn.status == "running":
             async with turn.listening(listener):
                 with anyio.move_on_after(timeout_s):
-                    await turn.done.wait()
+                    await turn.ended_or_waiting()
+        return record, turn
+
+    async def answer_approval(
+        self,
+        thread_id: str,
+        request_id: str,
+        decision: ApprovalDecision,
+        content: dict[str, Any] | None = None,
+    ) -> tuple[ThreadRecord, TurnRecord]:
+        """Give codex the decision on one of its pending requests."""
+        record = self.get(thread_id)
+        if self.codex.engine.name == "exec":
+            raise UnsupportedByEngineError("Answering Codex's approvals", "exec")
+        turn = record.running_turn
+        approval = turn.pending.get(request_id) if turn is not None else None
+        if turn is None or approval is None:
+            waiting = ", ".join(turn.pending) if turn is not None else ""
+            raise PolicyError(
+                f"Thread {thread_id} has no pending request {request_id!r}"
+                + (f"; pending: {waiting}." if waiting else " (nothing waits for an answer).")
+                + " A request is declined when its turn ends or nobody answers it within "
+                f"{self.settings.approval_timeout:g} s; get_thread shows what waits."
+            )
+        if decision not in approval.decisions:
+            raise PolicyError(
+                f"Request {request_id} of thread {thread_id} takes "
+                f"{' or '.join(approval.decisions)}, not {decision!r}."
+            )
+        approval.decide(decision, "answer_approval", content)
+        turn.settle_approval(approval)
         return record, turn
 
     async def interrupt(self, thread_id: str) -> tuple[ThreadRecord, TurnRecord | None]:
@@ -419,6 +451,9 @@ class ThreadService:
                     cwd=str(cwd),
                     heartbeat_interval=self.settings.heartbeat_interval,
                     queue=self._queue,
+                    on_request=functools.partial(
+                        answer_request, turn, self.settings.approval_timeout, str(cwd)
+                    ),
                 )
             finally:
                 self._active.discard(turn)
@@ -427,12 +462,25 @@ class ThreadService:
                         await self._forget_unsaved(turn)
                 self.registry.settle(turn)
 
-        if not background:
+        if not background and not self._may_wait_for_an_answer(thread, listener):
             async with turn.listening(listener):
                 await execute()
             return
         if self._group is None:
             raise RuntimeError("background turns need ThreadService.running()")
+        if not background:
+            # Nobody at this call can answer Codex's questions: the turn runs in the server's
+            # group, and the call returns when one waits (answer_approval answers it).
+            self._group.start_soon(_guarded, execute, turn)
+            try:
+                async with turn.listening(listener):
+                    await turn.ended_or_waiting()
+            except anyio.get_cancelled_exc_class():
+                turn.stop_reason = "The turn was cancelled by the client."
+                with anyio.CancelScope(shield=True):
+                    await self._stop(turn)
+                raise
+            return
         self._group.start_soon(_guarded, execute, turn)
         # The caller needs the thread id, so wait for codex to name the thread (after any
         # wait in the queue), not for the turn.
@@ -448,6 +496,12 @@ class ThreadService:
                 with anyio.CancelScope(shield=True):
                     await self._stop(turn)
             raise
+
+    def _may_wait_for_an_answer(self, thread: Thread, listener: Listener | None) -> bool:
+        """Whether codex may ask during a turn of ``thread`` and this caller cannot answer."""
+        if self.codex.engine.name == "exec" or thread.options.get("approval_policy") == "never":
+            return False
+        return not (isinstance(listener, Asker) and listener.can_ask)
 
     async def _forget_unsaved(self, turn: TurnRecord) -> None:
         # Codex saves a new thread a few tenths of a second after naming it; stopped before

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from ..sdk import CodexError
 from .actions import describe_actions
 from .models import (
+    AnswerApprovalInput,
     ForkThreadInput,
     GetThreadInput,
     InterruptResult,
@@ -103,6 +104,12 @@ class _Tools:
             step = next_step(record.thread_id, "idle")
             forked = ResumeResult(thread_id=record.thread_id, status="idle", next_step=step)
             return _result(forked, f"Thread {args.thread_id} forked as {record.thread_id}. {step}")
+        return turn_result(record, turn)
+
+    async def answer_approval(self, args: AnswerApprovalInput, report: Listener) -> CallToolResult:
+        record, turn = await self.service.answer_approval(
+            args.thread_id, args.request_id, args.decision, args.content
+        )
         return turn_result(record, turn)
 
     async def steer_turn(self, args: SteerTurnInput, report: Listener) -> CallToolResult:
@@ -195,6 +202,13 @@ def next_step(thread_id: str, status: str) -> str:
             f"Call wait_turn(thread_id={thread_id!r}) for the result, or interrupt_turn to "
             "stop the turn."
         )
+    if status == "waiting_for_approval":
+        return (
+            "Codex waits for a decision on each request in pending: ask the person at the "
+            f"host (it is their machine), then answer_approval(thread_id={thread_id!r}, "
+            "request_id=..., decision=...); wait_turn then waits for the result. A request "
+            "left unanswered is declined after the server's approval timeout."
+        )
     if status == "failed":
         return (
             f"Act on the error; then run_turn(thread_id={thread_id!r}) continues the thread "
@@ -220,7 +234,15 @@ def turn_result(record: ThreadRecord, turn: TurnRecord) -> CallToolResult:
         )
     if result.final_response:
         parts.append(result.final_response)
-    if turn.status == "running":
+    if turn.pending:
+        parts.append(
+            "Codex waits for approval:\n"
+            + "\n".join(
+                f"- {a.request_id}: {a.summary()} [{' / '.join(a.decisions)}]"
+                for a in turn.pending.values()
+            )
+        )
+    elif turn.status == "running":
         parts.append(
             f"Turn {turn.turn_id} is still running ({_elapsed(turn)} s, {turn.lines} progress "
             f"line(s) so far"
@@ -232,7 +254,7 @@ def turn_result(record: ThreadRecord, turn: TurnRecord) -> CallToolResult:
     summary = describe_actions(turn.actions, cwd=record.working_directory)
     if summary:
         parts.append(summary)
-    parts.append(f"[thread_id {record.thread_id}, {turn.turn_id}, {turn.status}]")
+    parts.append(f"[thread_id {record.thread_id}, {turn.turn_id}, {turn.shown_status}]")
     return _result(result, "\n\n".join(parts), is_error=is_error)
 
 
@@ -301,7 +323,7 @@ def turn_model(
         return text if full else cap_text(text, limit, uri)
 
     structured_output = turn.structured_output
-    step = next_step(record.thread_id, turn.status)
+    step = next_step(record.thread_id, turn.shown_status)
     if not full and structured_output is not None:
         size = _json_size(structured_output)
         if size is None or size > RESPONSE_MAX:
@@ -311,13 +333,14 @@ def turn_model(
     fields: dict[str, Any] = dict(
         thread_id=record.thread_id,
         turn_id=turn.turn_id,
-        status=turn.status,
+        status=turn.shown_status,
         final_response=cap(turn.final_response, RESPONSE_MAX),
         error=cap(turn.error, RESPONSE_MAX) if turn.error else None,
         next_step=step,
         structured_output=structured_output,
         actions=turn.actions if full else turn.actions.capped(ACTIONS_MAX),
         usage=turn.usage,
+        pending=[approval.info() for approval in turn.pending.values()],
     )
     if model is TurnInfo:
         fields.update(
@@ -423,6 +446,13 @@ direction without changing the original, or to go on with a thread another Codex
 Codex app, TUI or CLI) holds open, which run_turn and resume_thread refuse. Options not given
 are the source's. With prompt, runs the fork's first turn (as start_thread does). Returns the
 new thread_id. Needs the app-server backend.""",
+    "answer_approval": """Answer a request Codex made during a turn (run a command outside its
+sandbox, change files, or an MCP server's question) when the turn shows status
+waiting_for_approval: hosts that cannot show Codex's questions to a person, and background
+turns, get them in the turn result's pending list. Decide as the person at the host would (ask
+them: it is their machine): accept, accept_for_session where offered, or decline (Codex goes on
+without it). Returns the turn's state; wait_turn then waits for its result. Needs the
+app-server backend.""",
     "interrupt_turn": """Stop the running turn of a thread. When this returns, the turn is recorded
 as interrupted and its codex processes are gone. The thread stays usable.""",
 }
@@ -447,6 +477,8 @@ def build_tools(service: ThreadService) -> list[Tool]:
          _STEERS),
         ("fork_thread", "Fork a thread", ForkThreadInput, ResumeResult, tools.fork_thread,
          WRITES),
+        ("answer_approval", "Answer Codex's request", AnswerApprovalInput, TurnResult,
+         tools.answer_approval, _STEERS),
     ]  # fmt: skip
     return [
         make_tool(name, title, _DESCRIPTIONS[name], inputs, outputs, handler, annotations)
@@ -529,19 +561,38 @@ def _takes_json(annotation: Any) -> bool:
 _STRICT = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-def _reporter(ctx: Context) -> Listener:
-    count = 0
-    lock = anyio.Lock()
+class _Reporter:
+    """A tool call's listener: progress notifications, and questions to the person at the
+    host when the client takes elicitations."""
 
-    async def report(message: str) -> None:
-        nonlocal count
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._count = 0
+        self._lock = anyio.Lock()
+        capabilities = ctx.client_capabilities
+        self.can_ask = bool(
+            capabilities is not None
+            and capabilities.elicitation is not None
+            and getattr(ctx.session, "can_send_request", True)
+        )
+
+    async def __call__(self, message: str) -> None:
         # One at a time so that progress values reach the client strictly increasing.
-        async with lock:
-            count += 1
+        async with self._lock:
+            self._count += 1
             try:
-                await ctx.report_progress(count, None, message)
+                await self._ctx.report_progress(self._count, None, message)
             except Exception:
                 # A lost progress notification must not fail the turn itself.
                 logger.debug("progress notification failed", exc_info=True)
 
-    return report
+    async def ask(self, message: str, schema: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
+        result = await self._ctx.session.elicit_form(
+            message, schema, related_request_id=self._ctx.request_id
+        )
+        content = result.content if isinstance(result.content, dict) else None
+        return str(result.action), content
+
+
+def _reporter(ctx: Context) -> Listener:
+    return _Reporter(ctx)

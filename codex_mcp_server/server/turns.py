@@ -7,7 +7,7 @@ timeouts on progress keep waiting.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -63,6 +63,7 @@ async def execute_turn(
     cwd: str,
     heartbeat_interval: float,
     queue: TurnQueue,
+    on_request: Callable[[str, Mapping[str, Any]], Awaitable[Any]] | None = None,
 ) -> ThreadRecord | None:
     """Run the turn to its end and record its outcome in ``turn``.
 
@@ -89,6 +90,8 @@ async def execute_turn(
         nonlocal record, failure
         ended = False
         options: TurnOptions = {"output_schema": output_schema} if output_schema else {}
+        if on_request is not None:
+            options["on_request"] = on_request  # Codex's questions during this turn.
 
         def named(thread_id: str) -> None:
             nonlocal record

@@ -48,6 +48,7 @@ __all__ = [
     "function_call_item",
     "hang",
     "message",
+    "patch",
     "reasoning_item",
     "reply",
     "structured",
@@ -261,6 +262,7 @@ def command(
     call_id: str | None = None,
     login: bool | None = None,
     workdir: str | None = None,
+    escalate: str | None = None,
     usage: Mapping[str, Any] | None = None,
     delay: float = 0.0,
 ) -> Reply:
@@ -276,13 +278,47 @@ def command(
     the profile prints ends up in the command's output.  ``login=False`` runs
     ``bash -c`` instead, for exactly reproducible output.  ``workdir`` is the
     directory to run in (default: the turn's working directory).
+
+    ``escalate`` asks to run the command outside the sandbox, with this justification
+    (``"sandbox_permissions": "require_escalated"``): under the approval policy
+    ``on-request`` codex asks its client first (``item/commandExecution/requestApproval`` on
+    app-server, whose ``reason`` is the justification); under ``never`` it refuses.
     """
     arguments: dict[str, Any] = {"cmd": cmd}
+    if escalate is not None:
+        arguments["sandbox_permissions"] = "require_escalated"
+        arguments["justification"] = escalate
     if login is not None:
         arguments["login"] = login
     if workdir is not None:
         arguments["workdir"] = workdir
     return reply(function_call_item("exec_command", arguments, call_id), usage=usage, delay=delay)
+
+
+def patch(
+    text: str,
+    *,
+    call_id: str | None = None,
+    usage: Mapping[str, Any] | None = None,
+    delay: float = 0.0,
+) -> Reply:
+    """The model edits files with codex's ``apply_patch`` tool (a freeform tool: ``text`` is
+    the patch, ``*** Begin Patch`` ... ``*** End Patch``).
+
+    Codex applies it (a ``file_change`` item) and POSTs again with the tool's output, so
+    follow this reply with another one. Where the sandbox forbids the write (``read-only``)
+    under the approval policy ``on-request``, codex asks its client first
+    (``item/fileChange/requestApproval`` on app-server).
+    """
+    item = {
+        "type": "custom_tool_call",
+        "id": _next_id("ctc"),
+        "call_id": call_id or _next_id("call"),
+        "name": "apply_patch",
+        "input": text,
+        "status": "completed",
+    }
+    return reply(item, usage=usage, delay=delay)
 
 
 def web_search(

@@ -72,6 +72,8 @@ class AppServerEngine:
         self._stack: AsyncExitStack | None = None
         self._group: anyio.abc.TaskGroup | None = None
         self._usage: dict[str, Usage] = {}
+        self._handlers: dict[str, RequestHandler] = {}
+        """Who answers codex's requests for each thread whose turn gave ``on_request``."""
         self._active: dict[str, str] = {}
         """The running turn's id per thread (``turn/steer`` must name it)."""
         self.on_request: RequestHandler | None = None
@@ -244,6 +246,8 @@ class AppServerEngine:
         cancel_event = turn_options.get("cancel_event")
         stream = connection.subscribe(thread_id)
         events: TurnEvents | None = None
+        if (handler := turn_options.get("on_request")) is not None:
+            self._handlers[thread_id] = handler
         try:
             started = await connection.call(
                 "turn/start", self._turn_params(thread_id, options, turn)
@@ -283,6 +287,8 @@ class AppServerEngine:
             if events.usage is not None:
                 self._usage[thread_id] = events.usage
         finally:
+            if handler is not None and self._handlers.get(thread_id) is handler:
+                del self._handlers[thread_id]
             if events is not None:
                 self._active.pop(thread_id, None)
             if events is not None and not events.ended:
@@ -406,9 +412,16 @@ class AppServerEngine:
     # ------------------------------------------------------------------ codex's requests
 
     async def _answer(self, method: str, params: Mapping[str, Any]) -> Any:
-        if self.on_request is not None:
-            return await self.on_request(method, params)
-        return default_answer(method)
+        thread_id = params.get("threadId")
+        handler = self._handlers.get(thread_id) if isinstance(thread_id, str) else None
+        handler = handler or self.on_request
+        if handler is None:
+            return default_answer(method)
+        connection = self._connection
+        if method == "item/fileChange/requestApproval" and connection is not None:
+            changes = connection.file_changes.get(str(params.get("itemId")))
+            params = {**params, "changes": changes or []}
+        return await handler(method, params)
 
 
 def default_answer(method: str) -> Any:
