@@ -363,3 +363,21 @@ async def test_an_mcp_servers_question_is_relayed_one_to_one() -> None:
         [(message, form)] = person.seen
         assert form == schema and "docs" in message and "Which branch?" in message
         assert turn.pending == {}
+
+
+async def test_a_background_turn_waits_and_an_interrupt_declines_what_waits(
+    client: Client, model: ScriptedModel, workdir: Path
+) -> None:
+    model.add(replies.command(ESCALATED, escalate="Create it", login=False))
+    started = await _call(client, "start_thread", prompt="make it", background=True, **ON_REQUEST)
+    thread_id = started["thread_id"]
+    waiting = await _call(client, "wait_turn", thread_id=thread_id, timeout_s=60)
+    assert waiting["status"] == "waiting_for_approval"
+    assert [p["request_id"] for p in waiting["pending"]] == ["approval-1"]
+    await _call(client, "interrupt_turn", thread_id=thread_id)
+    info = await _call(client, "get_thread", thread_id=thread_id)
+    assert info["turns"][-1]["status"] == "interrupted" and info["turns"][-1]["pending"] == []
+    assert not (workdir / "made.txt").exists()
+    model.add(replies.message("still usable"))
+    after = await _call(client, "run_turn", thread_id=thread_id, prompt="next")
+    assert after["final_response"] == "still usable"
