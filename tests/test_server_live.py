@@ -381,3 +381,57 @@ async def test_a_background_turn_waits_and_an_interrupt_declines_what_waits(
     model.add(replies.message("still usable"))
     after = await _call(client, "run_turn", thread_id=thread_id, prompt="next")
     assert after["final_response"] == "still usable"
+
+
+# ------------------------------------------------------------------ live text and diffs
+
+
+async def test_the_turn_result_carries_its_diff(
+    client: Client, model: ScriptedModel, workdir: Path
+) -> None:
+    model.add(
+        replies.patch("*** Begin Patch\n*** Add File: notes.txt\n+hello there\n*** End Patch\n"),
+        replies.message("written"),
+    )
+    result = await client.call_tool(
+        "start_thread", {"prompt": "write", "sandbox_mode": "workspace-write"}
+    )
+    turn = structured(result)
+    assert turn["status"] == "completed", text(result)
+    assert "diff --git a/notes.txt b/notes.txt" in turn["diff"]
+    assert "+hello there" in turn["diff"]
+    assert "Diff: 1 file(s), +1 -0 lines" in text(result)
+    info = await _call(client, "get_thread", thread_id=turn["thread_id"])
+    assert info["turns"][0]["diff"] == turn["diff"]
+
+
+async def test_a_long_diff_is_cut_in_the_result_and_whole_in_the_resource(
+    client: Client, model: ScriptedModel
+) -> None:
+    lines = "".join(f"+line {i} of a long file\n" for i in range(3000))
+    model.add(
+        replies.patch(f"*** Begin Patch\n*** Add File: long.txt\n{lines}*** End Patch\n"),
+        replies.message("written"),
+    )
+    turn = await _call(client, "start_thread", prompt="write", sandbox_mode="workspace-write")
+    uri = f"codex://threads/{turn['thread_id']}"
+    assert len(turn["diff"]) < 21_000 and turn["diff"].endswith(f"read {uri}]")
+    resource = await client.read_resource(uri)
+    whole = json.loads(resource.contents[0].text)  # type: ignore[union-attr]
+    assert "+line 2999 of a long file" in whole["turns"][0]["diff"]
+
+
+async def test_the_agents_text_streams_as_a_few_progress_lines(
+    client: Client, model: ScriptedModel
+) -> None:
+    parts = [f"word{i} " for i in range(300)]
+    model.add(replies.streamed_message(parts))
+    progress = ProgressLog()
+    result = await client.call_tool("start_thread", {"prompt": "talk"}, progress_callback=progress)
+    assert structured(result)["final_response"] == "".join(parts)
+    writing = [line for line in progress.messages if line.startswith("writing: ")]
+    assert writing and writing[0] == "writing: word0"
+    # Coalesced: far fewer lines than deltas, each short enough for a status row.
+    assert len(writing) < len(parts) / 10
+    assert all(len(line) <= 120 for line in writing)
+    assert progress.messages[-1].startswith("message: word0")

@@ -327,6 +327,12 @@ class TurnResult(BaseModel):
     )
     actions: Actions = Field(description="What Codex did: commands, file changes, tools, ...")
     usage: TurnUsage | None = Field(default=None, description="Tokens used by this turn.")
+    diff: str | None = Field(
+        default=None,
+        description="The turn's changes to files as one unified diff, to review what Codex "
+        "changed without reading the files (app-server backend; a long one is cut, and says "
+        "where the whole diff is).",
+    )
     pending: list[PendingApproval] = Field(
         default_factory=list,
         description="Requests of Codex waiting for a decision: answer each with "

@@ -173,6 +173,8 @@ class TurnRecord:
     finished_at: float | None = None
     items: list[dict[str, Any]] = field(default_factory=list)
     final_response: str = ""
+    diff: str | None = None
+    """The turn's changes as one unified diff (app-server backend)."""
     structured_output: Any = None
     usage: TurnUsage | None = None
     error: str | None = None
@@ -189,7 +191,8 @@ class TurnRecord:
     """Set once codex named the thread (or the turn ended without it)."""
     done: anyio.Event = field(default_factory=anyio.Event)
     item_bytes: int = 0
-    """Characters of text in the items (about their bytes), counted when the turn ends."""
+    """Characters of text in the items and the diff (about their bytes), counted when the
+    turn ends."""
     text_bytes: int = 0
     """Characters of the prompt, final response and error (and the structured output parsed
     from the response), counted when the turn ends."""
@@ -291,6 +294,7 @@ class TurnRecord:
     def drop_items(self) -> None:
         self._actions = self.actions
         self.items = []
+        self.diff = None  # As large as the items it sums up, and counted with them.
 
     def shed(self) -> None:
         """Keep the result's gist only: no items, the start of the long texts."""
@@ -400,7 +404,7 @@ class Registry:
         record = self.find(turn.thread_id) if turn.thread_id else None
         if record is None or turn not in record.turns:
             return  # Its thread is gone from the registry, and its texts with it.
-        turn.item_bytes = _text_size(turn.items)
+        turn.item_bytes = _text_size(turn.items) + len(turn.diff or "")
         turn.text_bytes = len(turn.prompt) + len(turn.final_response) + len(turn.error or "")
         if turn.structured_output is not None:
             turn.text_bytes += len(turn.final_response)

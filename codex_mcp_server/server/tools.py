@@ -184,6 +184,8 @@ RESPONSE_MAX = 20_000
 """Longest final response (or error, or JSON of structured output) in a result."""
 ACTIONS_MAX = 50
 """Most entries per list of a result's actions."""
+DIFF_MAX = 20_000
+"""Longest diff in a result (the resource has it whole)."""
 PROMPT_MAX = 4_000
 ITEM_TEXT_MAX = 4_000
 """Longest text in an item shown by get_thread."""
@@ -254,8 +256,22 @@ def turn_result(record: ThreadRecord, turn: TurnRecord) -> CallToolResult:
     summary = describe_actions(turn.actions, cwd=record.working_directory)
     if summary:
         parts.append(summary)
+    if turn.diff:
+        parts.append(_diff_summary(turn.diff))
     parts.append(f"[thread_id {record.thread_id}, {turn.turn_id}, {turn.shown_status}]")
     return _result(result, "\n\n".join(parts), is_error=is_error)
+
+
+def _diff_summary(diff: str) -> str:
+    files = added = removed = 0
+    for line in diff.splitlines():
+        if line.startswith("diff --git "):
+            files += 1
+        elif line.startswith("+") and not line.startswith("+++"):
+            added += 1
+        elif line.startswith("-") and not line.startswith("---"):
+            removed += 1
+    return f"Diff: {files} file(s), +{added} -{removed} lines (the result's diff field)."
 
 
 def thread_info(record: ThreadRecord, *, full: bool = False) -> ThreadInfo:
@@ -340,6 +356,7 @@ def turn_model(
         structured_output=structured_output,
         actions=turn.actions if full else turn.actions.capped(ACTIONS_MAX),
         usage=turn.usage,
+        diff=cap(turn.diff, DIFF_MAX) if turn.diff else None,
         pending=[approval.info() for approval in turn.pending.values()],
     )
     if model is TurnInfo:

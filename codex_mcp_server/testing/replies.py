@@ -51,6 +51,7 @@ __all__ = [
     "patch",
     "reasoning_item",
     "reply",
+    "streamed_message",
     "structured",
     "web_search",
     "web_search_item",
@@ -246,6 +247,44 @@ def message(
         items.append(reasoning_item(reasoning))
     items.append(assistant_item(text))
     return reply(*items, usage=usage, delay=delay)
+
+
+def streamed_message(
+    parts: list[str], *, usage: Mapping[str, Any] | None = None, delay: float = 0.0
+) -> Reply:
+    """The model answers ``"".join(parts)``, streaming each part as a text delta
+    (``response.output_text.delta``) as a real model does; codex passes them on as
+    ``item/agentMessage/delta`` on app-server (``codex exec`` shows only the whole message)."""
+    item = assistant_item("".join(parts))
+    response_id = _next_id("resp")
+    started = {**item, "status": "in_progress", "content": []}
+    events: list[dict[str, Any]] = [
+        _created(response_id),
+        {"type": "response.output_item.added", "output_index": 0, "item": started},
+    ]
+    events.extend(
+        {
+            "type": "response.output_text.delta",
+            "item_id": item["id"],
+            "output_index": 0,
+            "content_index": 0,
+            "delta": part,
+        }
+        for part in parts
+    )
+    events.append({"type": "response.output_item.done", "output_index": 0, "item": item})
+    events.append(
+        {
+            "type": "response.completed",
+            "response": {
+                "id": response_id,
+                "object": "response",
+                "status": "completed",
+                "usage": copy.deepcopy(dict(DEFAULT_USAGE if usage is None else usage)),
+            },
+        }
+    )
+    return Reply(events=tuple(events), delay=delay)
 
 
 def structured(obj: Any, *, usage: Mapping[str, Any] | None = None, delay: float = 0.0) -> Reply:
