@@ -6,9 +6,10 @@ It starts the server over stdio (``python -m codex_mcp_server``), gives Codex a 
 ``start_thread`` and prints each progress notification as it arrives, then the result and a
 follow-up turn with ``run_turn``.
 
-Without OpenAI credentials (no ``OPENAI_API_KEY``/``CODEX_API_KEY`` and no
-``$CODEX_HOME/auth.json``) it runs offline: the real codex binary talks to the scripted model
-of ``codex_mcp_server.testing``, which looks around with a couple of commands and answers.
+Without OpenAI credentials (no ``OPENAI_API_KEY``/``CODEX_API_KEY``, no
+``$CODEX_HOME/auth.json`` and no ``model_provider`` of your own) it runs offline: the real
+codex binary talks to the scripted model of ``codex_mcp_server.testing``, which looks around
+with a couple of commands and answers.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ import os
 import sys
 import tempfile
 from contextlib import ExitStack
-from pathlib import Path
 
+from _offline import has_model_access
 from mcp import Client, StdioServerParameters
+from mcp.types import CallToolResult, TextContent
 
 from codex_mcp_server.testing import (
     RecordedRequest,
@@ -33,13 +35,6 @@ from codex_mcp_server.testing import (
 )
 
 DEFAULT_TASK = "Look around this directory and tell me what it is, in two sentences."
-
-
-def has_credentials() -> bool:
-    if os.environ.get("OPENAI_API_KEY") or os.environ.get("CODEX_API_KEY"):
-        return True
-    home = Path(os.environ.get("CODEX_HOME") or Path.home() / ".codex")
-    return (home / "auth.json").is_file()
 
 
 def scripted_agent(request: RecordedRequest) -> Reply:
@@ -81,7 +76,7 @@ async def main() -> None:
     mode.add_argument("--online", action="store_true", help="use your Codex login")
     parser.add_argument("--cwd", default=os.getcwd(), help="the directory Codex works in")
     args = parser.parse_args()
-    offline = args.offline or (not args.online and not has_credentials())
+    offline = args.offline or (not args.online and not has_model_access())
 
     with ExitStack() as stack:
         env = dict(os.environ)
@@ -102,12 +97,16 @@ async def main() -> None:
                 print(f"  [{progress:>3.0f}] {message}", flush=True)
 
             print(f"start_thread: {args.task}")
-            result = await client.call_tool(
-                "start_thread",
-                {"prompt": args.task, "skip_git_repo_check": True},
-                progress_callback=show,
-            )
-            print(f"\n{result.content[0].text}\n")  # type: ignore[union-attr]
+            arguments: dict[str, object] = {"prompt": args.task}
+            result = await client.call_tool("start_thread", arguments, progress_callback=show)
+            if result.is_error and "skip_git_repo_check: true" in _text(result):
+                # Outside a Git repository codex refuses to work unless told to skip that
+                # check; the error says so, and a host's model would call again like this.
+                print(f"\n{_text(result)}\n")
+                print(f"start_thread again, with skip_git_repo_check: true: {args.task}")
+                arguments["skip_git_repo_check"] = True
+                result = await client.call_tool("start_thread", arguments, progress_callback=show)
+            print(f"\n{_text(result)}\n")
             if result.is_error or not result.structured_content:
                 sys.exit(1)
 
@@ -117,7 +116,13 @@ async def main() -> None:
             result = await client.call_tool(
                 "run_turn", {"thread_id": thread_id, "prompt": follow_up}, progress_callback=show
             )
-            print(f"\n{result.content[0].text}")  # type: ignore[union-attr]
+            print(f"\n{_text(result)}")
+            if result.is_error:
+                sys.exit(1)
+
+
+def _text(result: CallToolResult) -> str:
+    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
 
 
 if __name__ == "__main__":

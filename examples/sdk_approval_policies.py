@@ -8,12 +8,18 @@ Run it from inside a Git repository::
 
     python examples/sdk_approval_policies.py
 
-It uses your normal Codex setup: ``~/.codex`` (or ``$CODEX_HOME``) and your login.
+It uses your normal Codex setup: ``~/.codex`` (or ``$CODEX_HOME``) and your login; without
+OpenAI credentials it runs offline against a scripted model (see ``_offline.py``).
 """
 
 import asyncio
 
+from _offline import scripted_model_unless_configured
+
 from codex_mcp_server.sdk import ApprovalMode, Codex
+
+# Not in the README: without credentials, codex talks to a scripted model (see _offline.py).
+scripted_model_unless_configured()
 
 
 async def main():

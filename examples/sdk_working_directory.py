@@ -7,14 +7,20 @@ Run it with the directory of your project (default: the current directory)::
 
     python examples/sdk_working_directory.py /path/to/project
 
-It uses your normal Codex setup: ``~/.codex`` (or ``$CODEX_HOME``) and your login.
+It uses your normal Codex setup: ``~/.codex`` (or ``$CODEX_HOME``) and your login; without
+OpenAI credentials it runs offline against a scripted model (see ``_offline.py``).
 """
 
 import asyncio
 import os
 import sys
 
+from _offline import scripted_model_unless_configured
+
 from codex_mcp_server.sdk import Codex
+
+# Not in the README: without credentials, codex talks to a scripted model (see _offline.py).
+scripted_model_unless_configured()
 
 
 async def main():

@@ -28,7 +28,7 @@ __all__ = [
     "REAL",
     "FaultyCodex",
     "act",
-    "codex_exec_processes",
+    "codex_runners",
     "fault_rounds",
     "faulty_codex",
     "open_fds",
@@ -69,6 +69,8 @@ import json, os, subprocess, sys, time
 here = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(here, "plan.json")) as file:
     plan = json.load(file)
+if sys.argv[1:] == ["--version"]:  # The server asks at start; not a run of the plan.
+    os.execv(plan["codex"], [plan["codex"], "--version"])
 fd = os.open(os.path.join(here, "calls.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT)
 os.write(fd, (json.dumps(sys.argv[1:]) + "\n").encode())
 os.close(fd)
@@ -76,7 +78,8 @@ with open(os.path.join(here, "calls.log")) as file:
     call = sum(1 for _ in file)
 step = plan["calls"][call - 1] if call <= len(plan["calls"]) else {"real": True}
 env = dict(os.environ)
-env["PATH"] = plan["path_dir"] + os.pathsep + env.get("PATH", "")
+if plan["path_dir"]:
+    env["PATH"] = plan["path_dir"] + os.pathsep + env.get("PATH", "")
 argv = [plan["codex"], *sys.argv[1:]]
 
 if step.get("real"):
@@ -133,7 +136,7 @@ def faulty_codex(directory: Path, *plan: dict[str, Any]) -> FaultyCodex:
     config = {
         "calls": list(plan),
         "codex": str(codex_cli_bin.bundled_codex_path()),
-        "path_dir": str(codex_cli_bin.bundled_path_dir()),
+        "path_dir": str(codex_cli_bin.bundled_path_dir() or ""),
         "fake_thread_id": FAKE_THREAD_ID,
     }
     (directory / "plan.json").write_text(json.dumps(config))
@@ -153,15 +156,16 @@ def turn_started() -> str:
     return json.dumps({"type": "turn.started"}) + "\n"
 
 
-def codex_exec_processes(home: Path) -> list[int]:
-    """Pids of the ``codex exec`` processes themselves (not their commands) of ``home``."""
+def codex_runners(home: Path) -> list[int]:
+    """Pids of the codex processes that run turns (not their commands) of ``home``: each
+    ``codex exec``, or the one ``codex app-server``."""
     found = []
     for pid in codex_processes(home):
         try:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if len(argv) > 1 and argv[0].endswith(b"/codex") and argv[1] == b"exec":
+        if argv[0].endswith(b"/codex") and (argv[1:2] == [b"exec"] or b"app-server" in argv):
             found.append(pid)
     return found
 
@@ -174,6 +178,7 @@ def schema_dirs(home: Path | None = None) -> set[Path]:
     directory, and in the scratch directories of the servers using Codex's ``home``."""
     found = set(Path(tempfile.gettempdir()).glob("codex-output-schema-*"))
     if home is not None:
+        found |= set(home.glob("codex-mcp-server/codex-output-schema-*"))
         found |= set(home.glob("codex-mcp-server/scratch-*/codex-output-schema-*"))
     return found
 

@@ -63,20 +63,37 @@ async def test_host_configuration_starts_a_working_server(
             assert structured(result)["final_response"] == "configured"
 
 
-def test_offline_demo_prints_progress_and_both_turns(codex_home: Path, tmp_path: Path) -> None:
+def _offline_demo(codex_home: Path, tmp_path: Path, cwd: Path) -> str:
     env = codex_env(codex_home)  # No credentials in this environment: the demo goes offline.
     env["CODEX_HOME"] = str(tmp_path / "no-login-here")
     result = subprocess.run(
-        [sys.executable, str(EXAMPLES / "mcp_demo.py"), "--cwd", str(EXAMPLES)],
+        [sys.executable, str(EXAMPLES / "mcp_demo.py"), "--cwd", str(cwd)],
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    out = result.stdout
+    return result.stdout
+
+
+def test_offline_demo_prints_progress_and_both_turns(codex_home: Path, tmp_path: Path) -> None:
+    out = _offline_demo(codex_home, tmp_path, EXAMPLES)
+    assert "skip_git_repo_check" not in out  # A Git repository: no detour.
     assert "offline demo" in out
     assert "[  1] thinking: Looking around before answering" in out
     assert "✓ $ ls -1 | head -n 8 (exit 0)" in out
     assert "This directory holds 8 entries" in out
     assert "turn-1, completed" in out and "turn-2, completed" in out
+
+
+def test_offline_demo_outside_git_shows_the_error_and_acts_on_it(
+    codex_home: Path, tmp_path: Path
+) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    out = _offline_demo(codex_home, tmp_path, plain)
+    refused, _, rest = out.partition("start_thread again, with skip_git_repo_check: true")
+    assert f"Codex refused to work in {plain.resolve()}: it is not inside a Git" in refused
+    assert "This directory holds 0 entries" in rest
+    assert "turn-1, completed" in rest and "turn-2, completed" in rest

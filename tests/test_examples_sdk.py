@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -249,6 +250,39 @@ def test_cancel_turn_stops_codex_after_five_seconds(
     assert time.monotonic() - started >= 5
     assert model.requests[0].last_user_text == "Long running task"
     assert wait_until_gone(codex_home) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", sorted(path.name for path in EXAMPLES.glob("sdk_*.py")))
+def test_without_credentials_an_example_runs_offline(
+    script: str, workdir: Path, tmp_path: Path
+) -> None:
+    """No key, no login, no provider of one's own: a scripted model answers, and says so."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "CODEX_API_KEY")}
+    env["CODEX_HOME"] = str(tmp_path / "no-login-here")
+    (workdir / "ui.png").write_bytes(png())
+    (workdir / "diagram.jpg").write_bytes(png())
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(EXAMPLES / script),
+            *([str(workdir)] if "directory" in script else []),
+        ],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith("offline: no OpenAI credentials"), result.stderr
+    lines = result.stdout.splitlines()
+    if script == "sdk_cancel_turn.py":
+        assert lines == ["Turn was cancelled"]
+    elif "structured_output" in script:
+        assert json.loads(lines[0]) == {"summary": "(scripted model, offline)", "status": "ok"}
+    else:
+        assert "(Scripted model, offline: not a real answer to" in result.stdout, result.stdout
 
 
 def test_every_example_is_run_by_a_test() -> None:

@@ -467,7 +467,7 @@ def call_arguments(
 # --------------------------------------------------------------------------- the property
 
 CLEAR = (
-    "validation error",
+    "invalid arguments",
     "outside",
     "not found",
     "does not exist",
@@ -817,6 +817,8 @@ class RawStdioServer:
             str(layout.root),
             "--codex-path",
             str(layout.codex),
+            "--backend",
+            "exec",  # The fake codex speaks exec's JSONL.
             "--tool-set",
             "all",
         ]
@@ -862,6 +864,7 @@ class RawStdioServer:
             raise
 
 
+@pytest.mark.slow  # Starts the server as a subprocess.
 def test_raw_json_over_stdio(layout: Layout, tmp_path: Path) -> None:
     """What only raw JSON can carry: NaN and Infinity, lone surrogates, deep nesting, junk."""
     server = RawStdioServer(layout, tmp_path / "stdio.err")

@@ -33,14 +33,14 @@ from .faults import (
     REAL,
     FaultyCodex,
     act,
-    codex_exec_processes,
+    codex_runners,
     faulty_codex,
     relay,
     thread_started,
     turn_started,
     wait_for,
 )
-from .procs import codex_only, codex_processes, describe, wait_until_gone
+from .procs import codex_only, codex_processes, describe, turn_processes, wait_until_gone
 from .server_support import exec_only, serve, structured, text
 from .test_server_http import (
     StartServer,
@@ -142,15 +142,18 @@ async def _server_is_up(client: Client, *idle_threads: str) -> None:
         assert statuses[thread_id] == "idle", statuses
 
 
-async def _no_codex_left(home: Path) -> None:
-    left = await anyio.to_thread.run_sync(wait_until_gone, home, 10.0)
+async def _no_codex_left(home: Path, *, serving: bool = True) -> None:
+    """No process of a turn is left; once the server is gone (``serving=False``), none at
+    all (the app-server engine keeps its one process while the server runs)."""
+    find = turn_processes if serving else codex_processes
+    left = await anyio.to_thread.run_sync(wait_until_gone, home, 10.0, find)
     assert left == [], describe(left)
 
 
 async def _kill_codex_when_asked(model: ScriptedModel, home: Path, requests: int) -> None:
     """SIGKILL the real codex once the model holds its request (a ``hang()`` reply)."""
     await anyio.to_thread.run_sync(model.wait_for_requests, requests, 30.0)
-    pids = codex_exec_processes(home)
+    pids = codex_runners(home)
     assert len(pids) == 1, describe(pids)
     os.kill(pids[0], signal.SIGKILL)
 
@@ -208,12 +211,12 @@ async def test_codex_killed_mid_turn(
                     wait_for, lambda: _running_command(server_env, b"sleep 30"), 30.0
                 )
                 assert found, describe(codex_processes(server_env))
-                pids = codex_exec_processes(server_env)
+                pids = codex_runners(server_env)
                 assert len(pids) == 1, describe(pids)
                 os.kill(pids[0], signal.SIGKILL)
             else:
                 await _kill_codex_when_asked(answering, server_env, 2)
-        turn = _failed_turn(outcome["result"], "Codex Exec exited with signal 9")
+        turn = _failed_turn(outcome["result"], "exited with signal 9")
         assert turn["turn_id"] == "turn-2"
         await _no_codex_left(server_env)
         await _server_is_up(client, thread_id)
@@ -235,13 +238,13 @@ async def test_codex_killed_in_the_first_turn_after_naming_the_thread(
         async with anyio.create_task_group() as group:
             group.start_soon(first_turn)
             await _kill_codex_when_asked(answering, server_env, 1)
-        turn = _failed_turn(outcome["result"], "Codex Exec exited with signal 9")
+        turn = _failed_turn(outcome["result"], "exited with signal 9")
         thread_id = turn["thread_id"]
         await _no_codex_left(server_env)
         await _server_is_up(client, thread_id)
         await _thread_is_usable(client, thread_id)
     await _resumable(workdir, thread_id)
-    await _no_codex_left(server_env)
+    await _no_codex_left(server_env, serving=False)
 
 
 async def test_codex_silent_past_the_idle_timeout(
@@ -259,6 +262,7 @@ async def test_codex_silent_past_the_idle_timeout(
         await _thread_is_usable(client, thread_id, idle=True)
 
 
+@exec_only
 async def test_codex_exiting_non_zero_names_the_code_and_stderr(
     server_env: Path,  # noqa: F811
     workdir: Path,
@@ -401,6 +405,7 @@ NAMED_FIRST_TURN_FAULTS: dict[str, tuple[str, str]] = {
 
 
 @pytest.mark.parametrize("fault", list(NAMED_FIRST_TURN_FAULTS))
+@exec_only
 async def test_a_first_turn_that_breaks_after_naming_the_thread(
     server_env: Path,  # noqa: F811
     workdir: Path,
@@ -420,7 +425,7 @@ async def test_a_first_turn_that_breaks_after_naming_the_thread(
         await _server_is_up(client, thread_id)
         await _thread_is_usable(client, thread_id)
     await _resumable(workdir, thread_id, **settings)
-    await _no_codex_left(server_env)
+    await _no_codex_left(server_env, serving=False)
 
 
 @exec_only
@@ -489,6 +494,7 @@ async def test_a_binary_gone_between_turns_says_how_to_install(
 # --------------------------------------------------------------- the server over stdio
 
 
+@exec_only
 async def test_a_run_of_faults_over_stdio_leaves_the_server_up(
     codex_home: Path, workdir: Path, tmp_path: Path, answering: ScriptedModel
 ) -> None:
@@ -581,6 +587,7 @@ def _odd_codex(directory: Path) -> FaultyCodex:
     return faulty_codex(directory, REAL, _LONE_SURROGATE_TURN, _NUMBERED_THREAD)
 
 
+@exec_only
 async def test_odd_output_over_stdio_leaves_the_server_up(
     codex_home: Path, workdir: Path, tmp_path: Path, answering: ScriptedModel
 ) -> None:
@@ -591,9 +598,10 @@ async def test_odd_output_over_stdio_leaves_the_server_up(
     params = StdioServerParameters(command=sys.executable, args=command, env=codex_env(codex_home))
     async with Client(params) as client:
         await _odd_output_keeps_the_server_up(client)
-    await _no_codex_left(codex_home)
+    await _no_codex_left(codex_home, serving=False)
 
 
+@exec_only
 async def test_odd_output_over_http_leaves_the_server_up(
     start_server: StartServer,  # noqa: F811
     codex_home: Path,

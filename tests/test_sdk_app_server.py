@@ -141,3 +141,20 @@ async def test_leaving_the_context_stops_everything(
         await streamed.aclose()
     left = await anyio.to_thread.run_sync(wait_until_gone, codex_home, 2.0)
     assert left == [], describe(left)
+
+
+async def test_idle_threads_past_the_bound_are_let_go_and_load_again(
+    codex: Codex, model: ScriptedModel, workdir: Path
+) -> None:
+    engine = _engine(codex)
+    engine.max_loaded_threads = 1
+    model.add(replies.message("a1"), replies.message("b1"), replies.message("a2"))
+    first = codex.start_thread({"working_directory": str(workdir)})
+    await first.run("a")
+    second = codex.start_thread({"working_directory": str(workdir)})
+    await second.run("b")
+    connection = await engine.connect()
+    assert list(connection.loaded) == [second.id]  # The first was unsubscribed.
+    turn = await first.run("a again")  # Resumed into the same process.
+    assert turn.final_response == "a2"
+    assert list(connection.loaded) == [first.id]

@@ -251,7 +251,8 @@ def test_find_codex_prefers_the_bundled_wheel() -> None:
 
     found = find_codex()
     assert found.path == str(codex_cli_bin.bundled_codex_path())
-    assert found.path_dirs == (str(codex_cli_bin.bundled_path_dir()),)
+    path_dir = codex_cli_bin.bundled_path_dir()
+    assert found.path_dirs == ((str(path_dir),) if path_dir else ())
 
 
 def test_find_codex_falls_back_to_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

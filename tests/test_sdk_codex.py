@@ -254,8 +254,8 @@ async def test_non_zero_exit_names_code_and_stderr(codex: Codex, workdir: Path) 
     with pytest.raises(CodexExecError, match=r"(?s)exited with code 1: .*no longer") as info:
         await thread.run("x")
     assert info.value.exit_code == 1
-    assert info.value.stderr_tail.endswith(
-        'approval_policy = "untrusted" is no longer supported; remove this setting'
+    assert info.value.stderr_tail.startswith(  # The cause, before codex's warnings.
+        'Error: approval_policy = "untrusted" is no longer supported; remove this setting'
     )
 
 
@@ -264,8 +264,13 @@ async def test_outside_a_git_repository_needs_the_skip_flag(
 ) -> None:
     plain = tmp_path / "plain"
     plain.mkdir()
-    with pytest.raises(CodexExecError, match="Not inside a trusted directory"):
+    with pytest.raises(CodexExecError) as info:
         await codex.start_thread({"working_directory": str(plain)}).run("x")
+    # The cause first: codex warns before it (it cannot create PATH aliases under /tmp).
+    assert str(info.value).startswith(
+        "Codex Exec exited with code 1: Not inside a trusted directory and "
+        "--skip-git-repo-check was not specified."
+    ), str(info.value)
     model.add(replies.message("ok"))
     thread = codex.start_thread({"working_directory": str(plain), "skip_git_repo_check": True})
     assert (await thread.run("x")).final_response == "ok"
@@ -336,15 +341,17 @@ async def test_abandoned_stream_is_stopped_when_collected(
     del streamed, event
     gc.collect()
     # The loop finalizes the generator in a task of its own, which stops codex and closes
-    # its pipes; the test must not end (closing the loop) before that task has.
+    # its pipes; the test must not end (closing the loop) before that task has. The task can
+    # also run to its end between two looks, and then codex is gone already.
+    finalizers: set[asyncio.Task[object]] = set()
     for _ in range(500):
-        if finalizers := asyncio.all_tasks() - before:
+        if (finalizers := asyncio.all_tasks() - before) or not codex_processes(codex_home):
             break
         await anyio.sleep(0.01)
-    assert finalizers, "the abandoned generator was not finalized"
-    _, pending = await asyncio.wait(finalizers, timeout=10)
-    assert not pending
-    assert codex_processes(codex_home) == []
+    if finalizers:
+        _, pending = await asyncio.wait(finalizers, timeout=10)
+        assert not pending
+    assert codex_processes(codex_home) == [], "the abandoned generator was not finalized"
 
 
 async def test_idle_timeout_kills_a_silent_codex(
@@ -370,6 +377,25 @@ def _fake_codex(tmp_path: Path, body: str) -> str:
     script.write_text(f"#!{os.environ.get('PYTHON', '/usr/bin/env python3')}\n{body}\n")
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     return str(script)
+
+
+async def test_the_stderr_tail_puts_the_cause_before_warnings(tmp_path: Path) -> None:
+    body = (
+        "import sys\n"
+        "print('WARNING: proceeding, even though we could not create PATH aliases', "
+        "file=sys.stderr)\n"
+        "print('Reading prompt from stdin...', file=sys.stderr)\n"
+        "print('Error: the actual cause', file=sys.stderr)\n"
+        "print('  and its second line', file=sys.stderr)\n"
+        "sys.exit(1)"
+    )
+    codex = Codex({"codex_path_override": _fake_codex(tmp_path, body)})
+    with pytest.raises(CodexExecError) as info:
+        await codex.start_thread().run("x")
+    assert info.value.stderr_tail == (
+        "Error: the actual cause\n  and its second line\n"
+        "WARNING: proceeding, even though we could not create PATH aliases"
+    )
 
 
 @pytest.mark.parametrize(

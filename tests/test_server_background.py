@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -126,56 +125,15 @@ async def test_cancelling_wait_turn_leaves_the_turn_running(
     assert structured(done)["final_response"] == "still done"
 
 
-class _CodexCount:
-    """Samples how many codex processes run at once, in a thread of its own."""
-
-    def __init__(self, home: Path) -> None:
-        self.most = 0
-        self._home = f"CODEX_HOME={home}".encode()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            parents: dict[str, str] = {}
-            for entry in Path("/proc").iterdir():
-                try:
-                    cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-                    if len(cmdline) < 2 or cmdline[1] != b"exec":
-                        continue
-                    stat = (entry / "stat").read_text()
-                    environ = (entry / "environ").read_bytes().split(b"\0")
-                except OSError:
-                    continue
-                if cmdline[0].endswith(b"/codex") and self._home in environ:
-                    parents[entry.name] = stat.rsplit(")", 1)[1].split()[1]
-            # A codex that forks to run a command briefly has a child with its command line.
-            running = [pid for pid, parent in parents.items() if parent not in parents]
-            self.most = max(self.most, len(running))
-            time.sleep(0.02)
-
-    def __enter__(self) -> _CodexCount:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-@pytest.fixture
-def counting(server_env: Path) -> Iterator[_CodexCount]:  # noqa: F811
-    with _CodexCount(server_env) as count:
-        yield count
-
-
 async def test_queue_runs_at_most_n_turns_in_order(
     server_env: Path,  # noqa: F811
     workdir: Path,
     model: ScriptedModel,
-    counting: _CodexCount,
 ) -> None:
+    arrivals: list[float] = []
+
     def answer(request: RecordedRequest) -> Reply:
+        arrivals.append(time.monotonic())
         return replies.message(f"done {request.last_user_text}", delay=0.8)
 
     model.respond_with(answer)
@@ -196,8 +154,30 @@ async def test_queue_runs_at_most_n_turns_in_order(
     assert [structured(results[i])["final_response"] for i in range(6)] == [
         f"done task {i}" for i in range(6)
     ]
-    assert counting.most == 2
+    # Each answer takes 0.8 s: the turns in flight at once are the requests that overlap.
+    assert max(sum(1 for t in arrivals if s <= t < s + 0.8) for s in arrivals) == 2
     queued = [next((m for m in log.messages if m.startswith("queued")), None) for log in logs]
     assert queued == [None, None] + [
-        f"queued: {ahead} turn(s) ahead of this one; at most 2 run at once" for ahead in range(4)
+        "queued: waiting for a free slot (2 turns running, at most 2"
+        + (f"; {ahead} waiting before this one)" if ahead else ")")
+        for ahead in range(4)
     ]
+
+
+async def test_a_queued_turn_says_queued_until_it_runs(
+    server_env: Path,  # noqa: F811
+    workdir: Path,
+    model: ScriptedModel,
+) -> None:
+    model.add(replies.message("first", delay=1.5), replies.message("second", delay=1.0))
+    settings = Settings(cwd=workdir, max_concurrent_turns=1, heartbeat_interval=0.3)
+    second = ProgressLog()
+    async with Client(serve(settings)) as client, anyio.create_task_group() as group:
+        group.start_soon(client.call_tool, "start_thread", {"prompt": "one"})
+        await _wait_for_requests(model, 1)
+        result = await client.call_tool("start_thread", {"prompt": "two"}, progress_callback=second)
+    assert structured(result)["final_response"] == "second"
+    states = [m.split("…")[0] for m in second.messages if "… " in m and m.endswith(" s")]
+    assert second.messages[0] == "queued: waiting for a free slot (1 turn running, at most 1)"
+    assert "queued" in states and "working" in states, second.messages
+    assert states.index("working") > len(states) - 1 - states[::-1].index("queued")

@@ -102,7 +102,9 @@ StartServer = Callable[..., HttpServer]
 
 
 @pytest.fixture
-def start_server(codex_home: Path, workdir: Path, tmp_path: Path) -> Iterator[StartServer]:
+def start_server(
+    backend: str, codex_home: Path, workdir: Path, tmp_path: Path
+) -> Iterator[StartServer]:
     """Starts the server over HTTP on a free port and waits until it accepts connections."""
     started: list[HttpServer] = []
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from typing import Any, Literal
 import pytest
 from mcp import Client, StdioServerParameters
 
+from codex_mcp_server import __version__
 from codex_mcp_server.testing import ScriptedModel, codex_env, replies
 
 from .procs import codex_only, describe, wait_until_gone
@@ -105,7 +107,7 @@ class RawServer:
 
 
 @pytest.fixture
-def raw_server(codex_home: Path, workdir: Path) -> Iterator[RawServer]:
+def raw_server(backend: str, codex_home: Path, workdir: Path) -> Iterator[RawServer]:
     server = RawServer(_server_command(workdir), codex_env(codex_home))
     try:
         yield server
@@ -173,6 +175,62 @@ def test_stdout_carries_only_the_protocol(
     assert [p["progress"] for p in progress] == [1, 2, 3]
 
 
+def test_stderr_says_what_the_server_serves_and_each_turn(
+    raw_server: RawServer, model: ScriptedModel, backend: str
+) -> None:
+    raw_server.initialize()
+    model.add(replies.message("done"), replies.failure("model overloaded"))
+
+    def call(tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        sent = raw_server.send("tools/call", {"name": tool, "arguments": arguments})
+        while (message := raw_server.read()).get("id") != sent:
+            pass
+        result: dict[str, Any] = message["result"]["structuredContent"]
+        return result
+
+    thread_id = call("start_thread", {"prompt": "x"})["thread_id"]
+    call("run_turn", {"thread_id": thread_id, "prompt": "y"})
+    assert raw_server.process.stdin is not None
+    raw_server.process.stdin.close()
+    assert raw_server.wait(timeout=10) == 0
+    assert raw_server.process.stderr is not None
+    stderr = raw_server.process.stderr.read().decode()
+    lines = [line.split(": ", 1)[1] for line in stderr.splitlines()]
+    assert lines[0].startswith(
+        f"codex-mcp-server 0.1.0 serving MCP over stdio; engine: codex {backend}; "
+    )
+    assert re.fullmatch(r".*; codex-cli \d+\.\d+\.\d+ at /\S*codex", lines[0]), lines[0]
+    turns = [line for line in lines if line.startswith("thread ")]
+    # The app-server names a thread before its first turn starts; exec as it starts.
+    assert turns[0] == f"thread {thread_id if backend == 'app-server' else '(new)'} turn-1 started"
+    assert re.fullmatch(rf"thread {thread_id} turn-1 completed after \d+\.\d s", turns[1])
+    assert turns[2] == f"thread {thread_id} turn-2 started"
+    assert re.fullmatch(
+        rf"thread {thread_id} turn-2 failed after \d+\.\d s: .*model overloaded.*", turns[3]
+    ), turns[3]
+
+
+@pytest.mark.slow  # Starts the server as a subprocess.
+def test_version_names_the_package_and_codex(workdir: Path, tmp_path: Path) -> None:
+    def version(*flags: str) -> list[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "codex_mcp_server", "--version", *flags],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout.splitlines()
+
+    package, codex = version()
+    assert package == f"codex-mcp-server {__version__}"
+    assert re.fullmatch(r"codex-cli \d+\.\d+\.\d+ at /\S*codex", codex), codex
+    package, missing = version("--codex-path", str(tmp_path / "gone"))
+    assert missing.startswith("codex not found. Install it with")
+
+
+@pytest.mark.slow  # Starts the server as a subprocess.
 @pytest.mark.parametrize(
     ("flags", "env", "message"),
     [
@@ -182,6 +240,7 @@ def test_stdout_carries_only_the_protocol(
         (["--allowed-root", "/nonexistent-root"], {}, "is not an existing directory"),
         (["--config", "novalue"], {}, "expected KEY=VALUE"),
         (["--idle-timeout", "soon"], {}, "invalid float value"),
+        (["--codex-path", "/nonexistent"], {}, "--codex-path /nonexistent: no executable file"),
     ],
 )
 def test_bad_settings_fail_at_start_with_a_clear_message(

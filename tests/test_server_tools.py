@@ -392,6 +392,46 @@ async def test_bad_arguments_are_clear_errors(
     assert structured(listed)["threads"] == []
 
 
+@pytest.mark.parametrize(
+    ("tool", "arguments", "lines"),
+    [
+        ("start_thread", {}, ["- prompt: required but missing: what Codex should do"]),
+        ("start_thread", {"prompt": 3}, ["- prompt: should be a valid string; got 3."]),
+        ("run_turn", {"prompt": "x"}, ["- thread_id: required but missing: the Codex thread id"]),
+        (
+            "start_thread",
+            {"prompt": "x", "sandbox_mode": "bogus", "images": [1]},
+            [
+                "- sandbox_mode: should be 'read-only', 'workspace-write' or "
+                "'danger-full-access'; got \"bogus\".",
+                "- images.0: should be a valid string; got 1.",
+            ],
+        ),
+        (
+            "start_thread",
+            {"prompt": "x", "cwd": "/tmp"},
+            ["- cwd: start_thread has no such field.", "start_thread takes: working_directory"],
+        ),
+        ("wait_turn", {"thread_id": "t", "timeout_s": 1e6}, ["- timeout_s: should be less than"]),
+        ("codex", {"prompt": "x" * 100, "sandbox": {}}, ["- sandbox: should be 'read-only'"]),
+    ],
+)
+async def test_invalid_arguments_read_alike(
+    tmp_path: Path, tool: str, arguments: dict[str, Any], lines: list[str]
+) -> None:
+    """Field, what is wrong and what to send, in the server's words: no pydantic report."""
+    async with Client(serve(Settings(cwd=tmp_path, tool_set="all"))) as client:
+        result = await client.call_tool(tool, arguments)
+    assert result.is_error
+    message = text(result)
+    assert f"Invalid arguments for {tool}:" in message
+    for line in lines:
+        assert line in message, message
+    assert message.endswith("Send the call again with these fields corrected.")
+    for pydantic_words in ("pydantic", "http", "type=", "input_value", "validation error"):
+        assert pydantic_words not in message, message
+
+
 async def test_paths_outside_the_allowed_roots_are_refused(
     server_env: Path, workdir: Path, tmp_path: Path, model: ScriptedModel
 ) -> None:
@@ -474,6 +514,29 @@ async def test_codex_exiting_non_zero_names_code_and_stderr(
     assert result.is_error
     assert "exited with code 1" in text(result)
     assert "no longer supported" in text(result)
+
+
+async def test_a_directory_outside_git_names_skip_git_repo_check(
+    client: Client, model: ScriptedModel, tmp_path: Path
+) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    arguments: dict[str, Any] = {"prompt": "x", "working_directory": str(plain)}
+    result = await client.call_tool("start_thread", arguments)
+    assert result.is_error
+    message = text(result).removeprefix("Error executing tool start_thread: ")
+    assert message.startswith(
+        f"Codex could not start the thread: Codex refused to work in {plain.resolve()}: it is "
+        "not inside a Git repository"
+    ), message
+    assert "skip_git_repo_check: true" in message
+    # Codex's own words follow, its cause before its unrelated warnings.
+    assert "exited with code 1: Not inside a trusted directory" in message
+    assert model.requests == []
+
+    model.add(replies.message("ok"))
+    again = await client.call_tool("start_thread", {**arguments, "skip_git_repo_check": True})
+    assert structured(again)["final_response"] == "ok"
 
 
 async def test_missing_codex_binary_says_how_to_install(

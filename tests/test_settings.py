@@ -73,7 +73,7 @@ def test_the_mcp_server_argument_stands_in_for_codex_mcp_server(
         (["--port", "70000"], {}, "between 1 and 65535"),
         (["--config", "x=not toml ["], {}, "not a TOML literal"),
         (["--config", "=1"], {}, "expected KEY=VALUE"),
-        ([], {"CODEX_MCP_IDLE_TIMEOUT": "-1"}, "--idle-timeout"),
+        ([], {"CODEX_MCP_IDLE_TIMEOUT": "-1"}, "CODEX_MCP_IDLE_TIMEOUT must be 0"),
         ([], {"CODEX_MCP_LOG_LEVEL": "loud"}, "CODEX_MCP_LOG_LEVEL"),
         (["--transport", "streamable-http", "--host", "192.0.2.1"], {}, "CODEX_MCP_AUTH_TOKEN"),
         (["--allowed-root", "/"], {"CODEX_MCP_CWD": "/nonexistent"}, "not an existing"),
@@ -84,6 +84,20 @@ def test_the_mcp_server_argument_stands_in_for_codex_mcp_server(
         (["--allowed-host", "a example"], {}, "expected a host name"),
         ([], {"CODEX_MCP_ALLOWED_HOSTS": "[::1"}, "expected a host name"),
         (["something-else"], {}, "invalid choice"),
+        (["--codex-path", "/nonexistent"], {}, "--codex-path /nonexistent: no executable file"),
+        (["--codex-path", "/"], {}, "--codex-path /: no executable file"),
+        # A value from a variable is reported under the variable's name, not the flag's.
+        ([], {"CODEX_MCP_CODEX_PATH": "/nonexistent"}, "CODEX_MCP_CODEX_PATH /nonexistent"),
+        ([], {"CODEX_MCP_CWD": "/nonexistent"}, "CODEX_MCP_CWD /nonexistent is not"),
+        ([], {"CODEX_MCP_MAX_CONCURRENT_TURNS": "0"}, "CODEX_MCP_MAX_CONCURRENT_TURNS must"),
+        ([], {"CODEX_MCP_PORT": "0"}, "CODEX_MCP_PORT must be between"),
+        ([], {"CODEX_MCP_CONFIG": "x=not toml ["}, "CODEX_MCP_CONFIG 'x=not toml ['"),
+        ([], {"CODEX_MCP_ALLOWED_HOSTS": "a example"}, "CODEX_MCP_ALLOWED_HOSTS 'a example'"),
+        (
+            [],
+            {"CODEX_MCP_DEFAULT_SANDBOX": "danger-full-access"},
+            "CODEX_MCP_DEFAULT_SANDBOX danger-full-access is above --max-sandbox",
+        ),
     ],
 )
 def test_bad_values_exit_with_a_message(
@@ -92,7 +106,18 @@ def test_bad_values_exit_with_a_message(
     with pytest.raises(SystemExit) as info:
         parse_settings(argv, env)
     assert info.value.code == 2
-    assert message in capsys.readouterr().err
+    error = capsys.readouterr().err.split("error: ", 1)[1]  # After argparse's usage lines.
+    assert message in error
+    if env and not argv:
+        assert not error.startswith("--"), error  # The cause is the variable, not a flag.
+
+
+def test_codex_path_is_accepted_when_it_is_an_executable(tmp_path: Path) -> None:
+    codex = tmp_path / "codex"
+    codex.write_text("#!/bin/sh\n")
+    codex.chmod(0o755)
+    assert parse_settings(["--codex-path", str(codex)], {}).codex_path == str(codex)
+    assert parse_settings([], {"CODEX_MCP_CODEX_PATH": str(codex)}).codex_path == str(codex)
 
 
 def test_cwd_must_lie_inside_the_allowed_roots(tmp_path: Path) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -368,6 +370,9 @@ class Codex:
                 stderr=subprocess.PIPE,
                 text=True,
                 env=codex_env(self.home),
+                # npm's codex is a node launcher with the binary as its child: a kill must
+                # reach the whole group, as the SDK's does.
+                start_new_session=True,
             )
 
     def run(self, prompt: str, *extra: str) -> tuple[subprocess.CompletedProcess[str], list[Any]]:
@@ -511,6 +516,12 @@ def test_codex_empty_queue(codex: Codex, model: ScriptedModel) -> None:
     assert len(model.requests) == 1
 
 
+def _kill(process: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.communicate(timeout=TIMEOUT)
+
+
 @pytest.mark.slow
 def test_codex_hang_then_kill(codex: Codex, model: ScriptedModel) -> None:
     model.add(replies.hang())
@@ -520,8 +531,7 @@ def test_codex_hang_then_kill(codex: Codex, model: ScriptedModel) -> None:
         time.sleep(0.2)
         assert process.poll() is None  # still waiting for the model
     finally:
-        process.kill()
-        process.communicate(timeout=TIMEOUT)
+        _kill(process)
     started = time.monotonic()
     model.close()
     assert time.monotonic() - started < 1.0
@@ -537,8 +547,7 @@ def test_codex_hang_then_close(codex: Codex, model: ScriptedModel) -> None:
         model.close()
         stdout, _ = process.communicate(timeout=20)
     finally:
-        process.kill()
-        process.communicate(timeout=TIMEOUT)
+        _kill(process)
     events = [json.loads(line) for line in stdout.splitlines()]
     assert process.returncode != 0
     assert events[-1]["type"] == "turn.failed"

@@ -42,8 +42,13 @@ async def test_turns_beyond_the_limit_wait_and_start_in_order() -> None:
     assert most == 2
     assert lines[0] == lines[1] == []
     assert [lines[i] for i in range(2, 6)] == [
-        [f"queued: {ahead} turn(s) ahead of this one; at most 2 run at once"] for ahead in range(4)
-    ]
+        ["queued: waiting for a free slot (2 turns running, at most 2)"],
+        *(
+            [f"queued: waiting for a free slot (2 turns running, at most 2; {ahead} waiting "
+             "before this one)"]
+            for ahead in range(1, 4)
+        ),
+    ]  # fmt: skip
 
 
 async def test_a_turn_cancelled_while_queued_gives_up_its_place() -> None:
@@ -68,3 +73,29 @@ async def test_a_turn_cancelled_while_queued_gives_up_its_place() -> None:
         doomed.cancel()
         hold.set()
     assert order == ["first", "third"]
+
+
+async def test_the_heartbeat_says_queued_while_waiting_then_counts_from_the_start() -> None:
+    queue = TurnQueue(1)
+    first, second = TurnRecord("turn-1", "x"), TurnRecord("turn-2", "x")
+    hold = anyio.Event()
+    got_slot = anyio.Event()
+
+    async def run(turn: TurnRecord, event: anyio.Event | None = None) -> None:
+        async with queue.slot(turn):
+            if event is not None:
+                event.set()
+            await hold.wait()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(run, first)
+        await anyio.sleep(0.01)
+        group.start_soon(run, second, got_slot)
+        await anyio.sleep(0.01)
+        assert queue.heartbeat(first, 100.0) == "working… 0 s"
+        assert queue.heartbeat(second, 100.0) == "queued… 0 s"
+        hold.set()
+        await got_slot.wait()
+        assert queue.heartbeat(second, 100.0) == "working… 0 s"
+    # Outside the queue (not yet in it, or done): the time since the turn was asked for.
+    assert queue.heartbeat(second, 100.0) == "working… 1 min 40 s"

@@ -50,6 +50,7 @@ _TERM_GRACE = 0.5
 _STDERR_TAIL = 2000
 _STDIN_NOTICE = "Reading prompt from stdin..."
 _BACKTRACE = "Stack backtrace:"
+_WARNING = "WARNING:"
 _MARKER_ENV = "CODEX_SDK_PY_RUN"
 _KILL_ROUNDS = 5
 
@@ -315,7 +316,12 @@ def _tail(stderr: IO[bytes]) -> str:
     # A Rust backtrace of `<unknown>` frames would push the actual error out of the tail.
     text = text.split(_BACKTRACE, 1)[0]
     lines = [line for line in text.splitlines() if line.strip() and line.strip() != _STDIN_NOTICE]
-    return "\n".join(lines)[-_STDERR_TAIL:].strip()
+    # Codex prints warnings that have nothing to do with its failure (it could not create
+    # PATH aliases, say) before the error itself: the cause goes first, the warnings after.
+    warnings = [line for line in lines if line.lstrip().startswith(_WARNING)]
+    cause = "\n".join(line for line in lines if not line.lstrip().startswith(_WARNING))
+    cause = cause[-_STDERR_TAIL:].strip()
+    return "\n".join([cause, *warnings] if cause else warnings)[:_STDERR_TAIL].strip()
 
 
 class _ProcessTree:

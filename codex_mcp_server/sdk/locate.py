@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import CodexNotFoundError
 
-__all__ = ["INSTALL_HINT", "CodexBinary", "find_codex"]
+__all__ = ["INSTALL_HINT", "CodexBinary", "codex_version", "find_codex"]
 
 INSTALL_HINT = (
     "Install it with `pip install 'mcp-server-codex[bundled]'` (the openai-codex-cli-bin wheel) "
@@ -42,6 +43,23 @@ def find_codex(override: str | None = None, search_path: str | None = None) -> C
     if found:
         return CodexBinary(found)
     raise CodexNotFoundError(f"The Codex CLI (codex) was not found. {INSTALL_HINT}")
+
+
+def codex_version(binary: CodexBinary, timeout: float = 5.0) -> str | None:
+    """What ``codex --version`` prints (``codex-cli 0.163.0``), or ``None`` if it did not say."""
+    try:
+        done = subprocess.run(
+            [binary.path, "--version"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = done.stdout.strip().splitlines()
+    return lines[-1].strip()[:200] if done.returncode == 0 and lines else None
 
 
 def _bundled() -> CodexBinary | None:

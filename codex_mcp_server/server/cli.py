@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import anyio
 
 from ..sdk import adopt_orphans
+from .about import start_line
 from .app import build_server
 from .settings import Settings, parse_settings
 from .stdio import stdio_streams
@@ -52,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logger.info("%s", start_line(settings))
     # Commands that escape codex's process group and environment are reparented to us, so
     # that each turn's end (and the server's) stops them too.
     if not adopt_orphans():

@@ -612,11 +612,11 @@ def render_event(event: Mapping[str, Any], *, cwd: str | None = None) -> str | N
     return _render_unknown(item, phase, cwd)
 
 
-def heartbeat(elapsed_s: float) -> str:
+def heartbeat(elapsed_s: float, doing: str = "working") -> str:
     """The line sent while Codex is silent: ``working… 45 s``, ``working… 2 min 05 s``.
 
-    Whole seconds (rounded down); ``h``/``min``/``s`` past an hour. Negative or non-finite values
-    count as 0.
+    ``doing`` names the state (``queued`` while a turn waits for a slot). Whole seconds
+    (rounded down); ``h``/``min``/``s`` past an hour. Negative or non-finite values count as 0.
     """
     try:
         seconds = int(elapsed_s)
@@ -624,9 +624,9 @@ def heartbeat(elapsed_s: float) -> str:
         seconds = 0
     seconds = max(seconds, 0)
     if seconds < 60:
-        return f"working… {seconds} s"
+        return f"{doing}… {seconds} s"
     minutes, seconds = divmod(seconds, 60)
     if minutes < 60:
-        return f"working… {minutes} min {seconds:02d} s"
+        return f"{doing}… {minutes} min {seconds:02d} s"
     hours, minutes = divmod(minutes, 60)
-    return f"working… {hours} h {minutes:02d} min {seconds:02d} s"
+    return f"{doing}… {hours} h {minutes:02d} min {seconds:02d} s"

@@ -21,6 +21,7 @@ prompt and final response (:data:`SHED_TEXT_MAX` characters).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -53,6 +54,8 @@ __all__ = [
     "TurnRecord",
     "UnknownThreadError",
 ]
+
+logger = logging.getLogger(__name__)
 
 MAX_THREADS = 1000
 KEEP_ITEMS_OF_TURNS = 20
@@ -179,7 +182,7 @@ class TurnRecord:
     usage: TurnUsage | None = None
     error: str | None = None
     thread_id: str | None = None
-    """Set once codex names the thread."""
+    """A new thread's id once codex names it; a known thread's from the start."""
     lines: int = 0
     """Progress lines published so far."""
     last_line: str = ""
@@ -281,6 +284,14 @@ class TurnRecord:
         self.status = status
         self.error = error
         self.finished_at = time.time()
+        logger.info(
+            "thread %s %s %s after %.1f s%s",
+            self.thread_id or "(not named by codex)",
+            self.turn_id,
+            status,
+            self.finished_at - self.started_at,
+            f": {error.splitlines()[0][:300]}" if error else "",
+        )
 
     @property
     def actions(self) -> Actions:
@@ -342,7 +353,9 @@ class ThreadRecord:
         return self.turns[-1].started_at if self.turns else self.created_at
 
     def new_turn(self, prompt: str) -> TurnRecord:
-        turn = TurnRecord(f"turn-{self.earlier_turns + len(self.turns) + 1}", prompt)
+        turn = TurnRecord(
+            f"turn-{self.earlier_turns + len(self.turns) + 1}", prompt, thread_id=self.thread_id
+        )
         self.turns.append(turn)
         return turn
 

@@ -10,9 +10,11 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal, NoReturn, get_args
 
+from ..sdk import CodexNotFoundError
 from ..sdk.codex import EngineName
+from ..sdk.locate import INSTALL_HINT, find_codex
 
 __all__ = [
     "APPROVAL_POLICIES",
@@ -290,6 +292,11 @@ def _parser() -> argparse.ArgumentParser:
         "[CODEX_MCP_ALLOWED_HOSTS, comma-separated]",
     )
     p.add_argument(
+        "--version",
+        action="store_true",
+        help="Print this package's version and codex's (the one --codex-path names), and exit.",
+    )
+    p.add_argument(
         "--log-level",
         choices=get_args(LogLevel),
         type=str.upper,
@@ -308,17 +315,26 @@ def parse_settings(
     parser = _parser()
     args = parser.parse_args(argv)
     env = os.environ if environ is None else environ
+    # Flags whose value came from the environment: their errors name the variable instead,
+    # since that is what the user has to fix.
+    from_env: dict[str, str] = {}
+
+    def fail(message: str) -> NoReturn:
+        parser.error(_FLAG.sub(lambda m: from_env.get(m[0], m[0]), message))
 
     def pick(flag: object, name: str) -> str | None:
         if flag is not None:
             return str(flag)
         value = env.get(f"CODEX_MCP_{name}")
-        return value if value else None
+        if not value:
+            return None
+        from_env["--" + name.lower().replace("_", "-")] = f"CODEX_MCP_{name}"
+        return value
 
     def choice(flag: object, name: str, allowed: Sequence[str]) -> str | None:
         value = pick(flag, name)
         if value is not None and value not in allowed:
-            parser.error(f"CODEX_MCP_{name}={value!r}: expected one of {', '.join(allowed)}")
+            fail(f"CODEX_MCP_{name}={value!r}: expected one of {', '.join(allowed)}")
         return value
 
     def number(flag: object, name: str) -> float | None:
@@ -328,14 +344,16 @@ def parse_settings(
         try:
             return float(value)
         except ValueError:
-            parser.error(f"CODEX_MCP_{name}={value!r} is not a number")
+            fail(f"CODEX_MCP_{name}={value!r} is not a number")
 
     roots = args.allowed_root
     if roots is None and env.get("CODEX_MCP_ALLOWED_ROOTS"):
         roots = [r for r in env["CODEX_MCP_ALLOWED_ROOTS"].split(os.pathsep) if r]
+        from_env["--allowed-root"] = "CODEX_MCP_ALLOWED_ROOTS"
     config = args.config
     if config is None and env.get("CODEX_MCP_CONFIG"):
         config = [c.strip() for c in env["CODEX_MCP_CONFIG"].splitlines() if c.strip()]
+        from_env["--config"] = "CODEX_MCP_CONFIG"
     patterns = args.allow_config_key
     if patterns is None and env.get("CODEX_MCP_ALLOW_CONFIG_KEYS"):
         patterns = re.split(r"[,\n]", env["CODEX_MCP_ALLOW_CONFIG_KEYS"])
@@ -343,8 +361,15 @@ def parse_settings(
     for entry in config or ():
         key, sep, value = entry.partition("=")
         if not sep or not key.strip() or not value.strip():
-            parser.error(f'--config {entry!r}: expected KEY=VALUE, e.g. model_verbosity="low"')
-        _check_toml(parser, entry, key, value)
+            fail(f'--config {entry!r}: expected KEY=VALUE, e.g. model_verbosity="low"')
+        if problem := _toml_problem(key, value):
+            fail(f"--config {entry!r}: the value is not a TOML literal ({problem})")
+
+    if args.version:
+        from .about import version_text  # It reads these settings' types: imported late.
+
+        print(version_text(pick(args.codex_path, "CODEX_PATH")))
+        parser.exit()
 
     values: dict[str, object] = {}
     if (trust := pick(args.trust_project_config, "TRUST_PROJECT_CONFIG")) is not None:
@@ -352,6 +377,11 @@ def parse_settings(
             parser.error(f"CODEX_MCP_TRUST_PROJECT_CONFIG={trust!r}: expected 1 or 0")
         values["trust_project_config"] = _BOOLEANS[trust.lower()]
     if (codex_path := pick(args.codex_path, "CODEX_PATH")) is not None:
+        try:
+            find_codex(codex_path)
+        except CodexNotFoundError:
+            # Checked here, not in Settings: a binary removed while serving is a turn's error.
+            fail(f"--codex-path {codex_path}: no executable file there. {INSTALL_HINT}")
         values["codex_path"] = codex_path
     if (backend := choice(args.backend, "BACKEND", get_args(EngineName))) is not None:
         values["backend"] = backend
@@ -382,7 +412,7 @@ def parse_settings(
         values["log_level"] = choice(level.upper(), "LOG_LEVEL", get_args(LogLevel))
     if (turns := number(args.max_concurrent_turns, "MAX_CONCURRENT_TURNS")) is not None:
         if turns != int(turns):
-            parser.error("--max-concurrent-turns must be a whole number")
+            fail("--max-concurrent-turns must be a whole number")
         values["max_concurrent_turns"] = int(turns)
     if (tool_set := choice(args.tool_set, "TOOL_SET", get_args(ToolSet))) is not None:
         values["tool_set"] = tool_set
@@ -397,6 +427,7 @@ def parse_settings(
     hosts = args.allowed_host
     if hosts is None and env.get("CODEX_MCP_ALLOWED_HOSTS"):
         hosts = [h for h in env["CODEX_MCP_ALLOWED_HOSTS"].split(",") if h.strip()]
+        from_env["--allowed-host"] = "CODEX_MCP_ALLOWED_HOSTS"
     if hosts:
         values["allowed_hosts"] = tuple(hosts)
     if token := env.get("CODEX_MCP_AUTH_TOKEN"):
@@ -406,10 +437,14 @@ def parse_settings(
     try:
         return Settings(**values)  # type: ignore[arg-type]
     except SettingsError as exc:
-        parser.error(str(exc))
+        fail(str(exc))
 
 
-def _check_toml(parser: argparse.ArgumentParser, entry: str, key: str, value: str) -> None:
+_FLAG = re.compile(r"--[a-z][a-z-]*")
+
+
+def _toml_problem(key: str, value: str) -> str | None:
+    """Why ``key = value`` is not valid TOML, or ``None``."""
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover
@@ -417,4 +452,5 @@ def _check_toml(parser: argparse.ArgumentParser, entry: str, key: str, value: st
     try:
         tomllib.loads(f"{key.strip()} = {value.strip()}")
     except tomllib.TOMLDecodeError as exc:
-        parser.error(f"--config {entry!r}: the value is not a TOML literal ({exc})")
+        return str(exc)
+    return None

@@ -53,6 +53,7 @@ __all__ = [
     "Handler",
     "build_tools",
     "cap_text",
+    "invalid_arguments",
     "make_tool",
     "next_step",
     "resource_uri",
@@ -514,17 +515,6 @@ def make_tool(
 ) -> Tool:
     """An MCP tool whose arguments are ``input_model`` and whose result is ``output_model``."""
 
-    async def call(ctx: Context, **arguments: Any) -> CallToolResult:
-        try:
-            args = input_model.model_validate(arguments)
-            return await handler(args, _reporter(ctx))
-        except (PolicyError, UnknownThreadError, BusyThreadError, StartFailedError) as exc:
-            raise ToolError(_naming_the_thread(str(exc), arguments)) from None
-        except CodexError as exc:
-            raise ToolError(_naming_the_thread(str(exc), arguments)) from None
-        except ValidationError as exc:
-            raise ToolError(f"Invalid arguments: {exc}") from None
-
     # The input model is the argument model, so the schema is the model's own (aliases such
     # as the `codex` tool's kebab-case fields included) and a misspelt argument is an error.
     # The Tool is built directly: deriving one from `call`'s signature costs start-up time
@@ -532,6 +522,21 @@ def make_tool(
     arguments: type[ArgModelBase] = type(
         input_model.__name__, (ArgModelBase, input_model), {"model_config": _STRICT}
     )
+
+    async def call(ctx: Context, raw: dict[str, Any]) -> CallToolResult:
+        try:
+            args = arguments.model_validate(raw)
+        except ValidationError as exc:
+            raise ToolError(invalid_arguments(name, arguments, exc)) from None
+        try:
+            return await handler(args, _reporter(ctx))
+        except (PolicyError, UnknownThreadError, BusyThreadError, StartFailedError) as exc:
+            raise ToolError(_naming_the_thread(str(exc), raw)) from None
+        except CodexError as exc:
+            raise ToolError(_naming_the_thread(str(exc), raw)) from None
+        except ValidationError as exc:  # A handler's own model (the `codex` tool's options).
+            raise ToolError(invalid_arguments(name, arguments, exc)) from None
+
     return Tool(
         fn=call,
         name=name,
@@ -555,7 +560,14 @@ def _naming_the_thread(message: str, arguments: dict[str, Any]) -> str:
 
 
 class _Arguments(FuncMetadata):
-    """Decodes JSON-encoded objects and lists only: a prompt that looks like JSON is text."""
+    """Decodes JSON-encoded objects and lists only: a prompt that looks like JSON is text.
+
+    Validation is left to the tool itself (``raw`` is the decoded arguments), so that its
+    errors read like the server's others instead of pydantic's report.
+    """
+
+    def validate_arguments(self, arguments_to_validate: dict[str, Any]) -> dict[str, Any]:
+        return {"raw": self.pre_parse_json(arguments_to_validate)}
 
     def pre_parse_json(self, data: dict[str, Any]) -> dict[str, Any]:
         parsed = dict(data)
@@ -566,6 +578,48 @@ class _Arguments(FuncMetadata):
                 with contextlib.suppress(ValueError):  # Validation will say what is wrong.
                     parsed[key] = json.loads(value)
         return parsed
+
+
+def invalid_arguments(tool: str, model: type[BaseModel], exc: ValidationError) -> str:
+    """What is wrong with a call's arguments, field by field, and what to send instead."""
+    fields = {field.alias or name: field for name, field in model.model_fields.items()}
+    lines = [f"Invalid arguments for {tool}:"]
+    unknown = False
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(part) for part in error["loc"])
+        kind = error["type"]
+        message = error["msg"].removeprefix("Value error, ").removeprefix("Input ")
+        if kind == "missing":
+            field = fields.get(where)
+            about = f": {_first_sentence(field.description)}" if field and field.description else ""
+            lines.append(f"- {where}: required but missing{about}.")
+        elif kind == "extra_forbidden":
+            unknown = True
+            lines.append(f"- {where}: {tool} has no such field.")
+        elif not where:  # A check across fields.
+            lines.append(f"- {message}")
+        else:
+            message = message[:1].lower() + message[1:]
+            lines.append(f"- {where}: {message}; got {_shown(error.get('input'))}.")
+    if unknown:
+        lines.append(f"{tool} takes: {', '.join(fields)}.")
+    lines.append("Send the call again with these fields corrected.")
+    return "\n".join(lines)
+
+
+_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", type(None): "null"}
+
+
+def _shown(value: Any) -> str:
+    """A rejected value, briefly: scalars as they are (shortened), containers by their type."""
+    if isinstance(value, (bool, int, float)) or (isinstance(value, str) and len(value) <= 40):
+        return json.dumps(value)
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _first_sentence(text: str) -> str:
+    sentence = text.split(". ", 1)[0].strip().rstrip(".")
+    return sentence[:1].lower() + sentence[1:]
 
 
 def _takes_json(annotation: Any) -> bool:

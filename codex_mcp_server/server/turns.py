@@ -7,6 +7,7 @@ timeouts on progress keep waiting.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,7 +18,15 @@ from ..sdk import CodexError, Input, Thread, TurnOptions, loads_json
 from .progress import heartbeat, one_line, render_event
 from .registry import ThreadRecord, TurnRecord
 
-__all__ = ["LIVE_TEXT_INTERVAL", "MAX_STRUCTURED_DEPTH", "TurnQueue", "execute_turn"]
+__all__ = [
+    "LIVE_TEXT_INTERVAL",
+    "MAX_STRUCTURED_DEPTH",
+    "TurnQueue",
+    "execute_turn",
+    "explain_failure",
+]
+
+logger = logging.getLogger(__name__)
 
 MAX_STRUCTURED_DEPTH = 100
 """Deepest ``structured_output`` a result carries (objects and arrays within each other)."""
@@ -57,27 +66,56 @@ class TurnQueue:
         self.limit = limit
         self._slots = anyio.Semaphore(limit)
         self._waiting = 0
+        # When each turn started waiting for, or got, its slot: heartbeats count from there.
+        self._queued_at: dict[TurnRecord, float] = {}
+        self._running_at: dict[TurnRecord, float] = {}
 
     @asynccontextmanager
     async def slot(self, turn: TurnRecord) -> AsyncIterator[None]:
+        queued_at: float | None = None
         if self._waiting or self._slots.value == 0:
-            ahead = self._waiting
+            running = self.limit - self._slots.value
+            turns = "turn" if running == 1 else "turns"
+            ahead = f"; {self._waiting} waiting before this one" if self._waiting else ""
             self._waiting += 1
+            self._queued_at[turn] = queued_at = anyio.current_time()
             try:
                 await turn.publish(
-                    f"queued: {ahead} turn(s) ahead of this one; at most {self.limit} run at once"
+                    f"queued: waiting for a free slot ({running} {turns} running, "
+                    f"at most {self.limit}{ahead})"
                 )
                 await self._slots.acquire()  # anyio's semaphore wakes waiters in order.
             finally:
                 self._waiting -= 1
+                del self._queued_at[turn]
         else:
             await self._slots.acquire()
+        self._running_at[turn] = now = anyio.current_time()
+        logger.info(
+            "thread %s %s started%s",
+            turn.thread_id or "(new)",
+            turn.turn_id,
+            f" after {now - queued_at:.1f} s in the queue" if queued_at is not None else "",
+        )
         try:
             if turn.before_start is not None:
                 turn.before_start()  # A wait in the queue can be long: check what may change.
             yield
         finally:
+            del self._running_at[turn]
             self._slots.release()
+
+    def heartbeat(self, turn: TurnRecord, elapsed: float) -> str:
+        """``queued… 10 s`` while ``turn`` waits, then ``working… 10 s`` from its start.
+
+        ``elapsed``: the time since the turn was asked for, used before it reaches the queue.
+        """
+        now = anyio.current_time()
+        if (since := self._queued_at.get(turn)) is not None:
+            return heartbeat(now - since, "queued")
+        if (since := self._running_at.get(turn)) is not None:
+            return heartbeat(now - since)
+        return heartbeat(elapsed)
 
 
 async def execute_turn(
@@ -111,7 +149,7 @@ async def execute_turn(
         while True:
             await anyio.sleep(max(0.0, last_report + heartbeat_interval - anyio.current_time()))
             if anyio.current_time() - last_report >= heartbeat_interval:
-                await send(heartbeat(anyio.current_time() - started), count=False)
+                await send(queue.heartbeat(turn, anyio.current_time() - started), count=False)
 
     async def consume(group: anyio.abc.TaskGroup) -> None:
         nonlocal record, failure
@@ -160,7 +198,7 @@ async def execute_turn(
                         await send(line)
         except CodexError as exc:
             # After turn.failed codex exits 1; the turn's own message says more than that.
-            failure = failure or str(exc)
+            failure = failure or explain_failure(exc, cwd)
         else:
             if not ended and failure is None:
                 failure = "Codex exited with code 0 before the turn ended (no turn.completed)."
@@ -193,6 +231,22 @@ async def execute_turn(
         turn.thread_known.set()
         turn.done.set()
     return record
+
+
+def explain_failure(exc: CodexError, cwd: str) -> str:
+    """Codex's error, with what the calling model can do about it when the server knows."""
+    # Matched on the text, not the type: every engine passes codex's own words on.
+    if _NEEDS_GIT in str(exc):
+        return (
+            f"Codex refused to work in {cwd}: it is not inside a Git repository (nor a "
+            "directory Codex trusts). Call start_thread (or resume_thread) again with "
+            "skip_git_repo_check: true to let it work there anyway, or give a "
+            f"working_directory inside a Git repository. Codex said: {exc}"
+        )
+    return str(exc)
+
+
+_NEEDS_GIT = "--skip-git-repo-check was not specified"
 
 
 def _structured_output(text: str) -> tuple[Any, str | None]:

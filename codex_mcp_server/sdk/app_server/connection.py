@@ -108,8 +108,9 @@ class Connection:
         self._write_lock = anyio.Lock()
         self._stderr = bytearray()
         self.failure: AppServerExitedError | None = None
-        self.loaded: set[str] = set()
-        """Threads loaded in this process (started or resumed by us)."""
+        self.loaded: dict[str, None] = {}
+        """Threads loaded in this process (started or resumed by us), least recently used
+        first."""
         self.file_changes: dict[str, Any] = {}
         """The ``changes`` of file-change items under way, by item id: codex's approval
         request for one carries no diff (the latest few kept)."""
@@ -318,6 +319,11 @@ class Connection:
                 self.stderr_tail(),
             )
             logger.warning("%s", self.failure)
+            if self._tree is not None:
+                # A dead app-server leaves its commands behind (those in sessions of their
+                # own too): stop whatever carries its marker.
+                self._tree.cancelled = True
+                await self._tree.stop(self._process)
         self.exited.set()
         for pending in list(self._pending.values()):
             pending.error = self.failure or AppServerExitedError(None, None, "stopped")

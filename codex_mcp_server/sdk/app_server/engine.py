@@ -54,6 +54,8 @@ class AppServerEngine:
     """Runs turns on one ``codex app-server``; enter it (``async with``) before use."""
 
     name = "app-server"
+    max_loaded_threads = 64
+    """Threads kept loaded in the app-server; beyond, idle ones are unsubscribed."""
 
     def __init__(self, options: CodexOptions | None = None) -> None:
         self._options: CodexOptions = dict(options or {})  # type: ignore[assignment]
@@ -76,6 +78,7 @@ class AppServerEngine:
         """Who answers codex's requests for each thread whose turn gave ``on_request``."""
         self._active: dict[str, str] = {}
         """The running turn's id per thread (``turn/steer`` must name it)."""
+        self._running: set[str] = set()
         self.on_request: RequestHandler | None = None
         """Answers codex's requests (approvals, questions); without it they are declined."""
 
@@ -162,7 +165,7 @@ class AppServerEngine:
         connection = await self.connect()
         result = await connection.call("thread/start", self._thread_params(options))
         thread_id = str(result["thread"]["id"])
-        connection.loaded.add(thread_id)
+        await self._loaded(connection, thread_id)
         return thread_id
 
     async def resume_thread(self, thread_id: str, options: ThreadOptions) -> None:
@@ -170,6 +173,7 @@ class AppServerEngine:
 
     async def _load(self, connection: Connection, thread_id: str, options: ThreadOptions) -> None:
         if thread_id in connection.loaded:
+            await self._loaded(connection, thread_id)
             return
         params = {"threadId": thread_id, "excludeTurns": True, **self._thread_params(options)}
         try:
@@ -185,14 +189,23 @@ class AppServerEngine:
                     "to go on in a new thread with a copy of its history.",
                 ) from None
             raise
-        connection.loaded.add(thread_id)
+        await self._loaded(connection, thread_id)
+
+    async def _loaded(self, connection: Connection, thread_id: str) -> None:
+        """Note ``thread_id`` as just used; let go of the least recently used idle threads
+        past :attr:`max_loaded_threads` (each loaded thread holds its session in codex)."""
+        connection.loaded.pop(thread_id, None)
+        connection.loaded[thread_id] = None
+        idle = [t for t in connection.loaded if t not in self._running and t != thread_id]
+        for old in idle[: max(0, len(connection.loaded) - self.max_loaded_threads)]:
+            await self.release_thread(old)
 
     async def release_thread(self, thread_id: str) -> None:
         connection = self._connection
         self._usage.pop(thread_id, None)
         if connection is None or not connection.alive or thread_id not in connection.loaded:
             return
-        connection.loaded.discard(thread_id)
+        del connection.loaded[thread_id]
         with contextlib.suppress(CodexError):  # It goes with the process anyway.
             await connection.call("thread/unsubscribe", {"threadId": thread_id})
 
@@ -205,7 +218,7 @@ class AppServerEngine:
         params = {**self._thread_params(options), "threadId": thread_id, "excludeTurns": True}
         result = await connection.call("thread/fork", params)
         fork = str(result["thread"]["id"])
-        connection.loaded.add(fork)
+        await self._loaded(connection, fork)
         return fork
 
     async def steer_turn(self, thread_id: str, prompt: str) -> str:
@@ -248,6 +261,7 @@ class AppServerEngine:
         events: TurnEvents | None = None
         if (handler := turn_options.get("on_request")) is not None:
             self._handlers[thread_id] = handler
+        self._running.add(thread_id)
         try:
             started = await connection.call(
                 "turn/start", self._turn_params(thread_id, options, turn)
@@ -295,6 +309,7 @@ class AppServerEngine:
                 with anyio.CancelScope(shield=True):
                     await self._interrupt(connection, thread_id, events, stream)
             connection.unsubscribe(thread_id, stream)
+            self._running.discard(thread_id)
 
     async def _interrupt(
         self,
