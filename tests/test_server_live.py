@@ -435,3 +435,20 @@ async def test_the_agents_text_streams_as_a_few_progress_lines(
     assert len(writing) < len(parts) / 10
     assert all(len(line) <= 120 for line in writing)
     assert progress.messages[-1].startswith("message: word0")
+
+
+async def test_the_codex_tool_without_elicitation_waits_out_the_timeout(
+    server_env: Path, model: ScriptedModel, workdir: Path
+) -> None:
+    """The drop-in tool set has no answer_approval: its call blocks, and the request is
+    declined after the timeout, as the removed server's hung forever instead."""
+    settings = Settings(cwd=workdir, backend="app-server", tool_set="codex", approval_timeout=1.0)
+    _escalation(model)
+    async with Client(serve(settings)) as client:
+        result = await client.call_tool(
+            "codex",
+            {"prompt": "make it", "approval-policy": "on-request", "sandbox": "read-only"},
+        )
+    assert not result.is_error, text(result)
+    assert structured(result)["content"] == "done"
+    assert not (workdir / "made.txt").exists()

@@ -501,6 +501,8 @@ class ThreadService:
         """Whether codex may ask during a turn of ``thread`` and this caller cannot answer."""
         if self.codex.engine.name == "exec" or thread.options.get("approval_policy") == "never":
             return False
+        if self.settings.tool_set == "codex":
+            return False  # No answer_approval: the request waits for its timeout, then no.
         return not (isinstance(listener, Asker) and listener.can_ask)
 
     async def _forget_unsaved(self, turn: TurnRecord) -> None:
