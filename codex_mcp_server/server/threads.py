@@ -25,6 +25,7 @@ from ..sdk import (
     CodexError,
     CodexOptions,
     Input,
+    NoActiveTurnError,
     Thread,
     ThreadOptions,
     UnsupportedByEngineError,
@@ -282,7 +283,8 @@ class ThreadService:
         turn = record.running_turn
         # The engine says why not: no live thread (exec), or no turn running in codex.
         await self.codex.engine.steer_turn(thread_id, prompt)
-        assert turn is not None  # Codex runs a turn of this thread, so the registry has it.
+        if turn is None:  # Codex took it as this server's turn ended: it went to no turn.
+            raise NoActiveTurnError(thread_id)
         turn.prompt = f"{turn.prompt}\n\n[steered] {prompt}"
         await turn.publish(f"steered: {one_line(prompt, 120)}")
         return record, turn
