@@ -68,7 +68,14 @@ async def test_a_steer_reaches_the_models_next_request(
     started = await _call(client, "start_thread", prompt="begin", background=True)
     thread_id = started["thread_id"]
     await _requests(model, 1)
-    steered = await _call(client, "steer_turn", thread_id=thread_id, prompt="focus on the tests")
+    for _ in range(100):  # The turn's id arrives with turn/start's answer.
+        answer = await client.call_tool(
+            "steer_turn", {"thread_id": thread_id, "prompt": "focus on the tests"}
+        )
+        if not answer.is_error:
+            break
+        await anyio.sleep(0.05)
+    steered = structured(answer)
     assert (steered["turn_id"], steered["status"]) == ("turn-1", "running")
     result = await _call(client, "wait_turn", thread_id=thread_id)
     assert (result["status"], result["final_response"]) == ("completed", "done")
