@@ -496,7 +496,7 @@ def build_tools(service: ThreadService) -> list[Tool]:
         ("fork_thread", "Fork a thread", ForkThreadInput, ResumeResult, tools.fork_thread,
          WRITES),
         ("answer_approval", "Answer Codex's request", AnswerApprovalInput, TurnResult,
-         tools.answer_approval, _STEERS),
+         tools.answer_approval, WRITES),
     ]  # fmt: skip
     return [
         make_tool(name, title, _DESCRIPTIONS[name], inputs, outputs, handler, annotations)
