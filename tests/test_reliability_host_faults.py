@@ -34,8 +34,8 @@ from codex_mcp_server.server import Settings
 from codex_mcp_server.testing import RecordedRequest, Reply, ScriptedModel, codex_env, replies
 
 from .faults import fault_rounds, seeded, until, wait_for
-from .procs import codex_only, codex_processes, describe, wait_until_gone
-from .server_support import ProgressLog, serve, structured, text
+from .procs import codex_only, codex_processes, describe, turn_processes, wait_until_gone
+from .server_support import ProgressLog, exec_only, serve, structured, text
 from .test_server_http import (
     MCP_HEADERS,
     HttpServer,
@@ -216,7 +216,7 @@ async def test_cancelling_in_memory_calls_at_random_moments(
 ) -> None:
     settings = Settings(cwd=workdir, heartbeat_interval=30.0)
     async with Client(serve(settings)) as client:
-        await _cancel_rounds(client, scripted, schedule, server_env, codex_processes)
+        await _cancel_rounds(client, scripted, schedule, server_env, turn_processes)
     left = await anyio.to_thread.run_sync(wait_until_gone, server_env, 10.0)
     assert left == [], describe(left)
 
@@ -233,7 +233,7 @@ async def test_cancelling_stdio_calls_at_random_moments(
     codex_home: Path, workdir: Path, scripted: ScriptedModel, schedule: Schedule
 ) -> None:
     async with _stdio_client(codex_home, workdir) as client:
-        await _cancel_rounds(client, scripted, schedule, codex_home, codex_only)
+        await _cancel_rounds(client, scripted, schedule, codex_home, turn_processes)
     left = await anyio.to_thread.run_sync(wait_until_gone, codex_home, 10.0)
     assert left == [], describe(left)
 
@@ -257,7 +257,7 @@ async def test_interrupting_a_first_turn_as_soon_as_it_starts_keeps_the_thread(
             thread_id = structured(started)["thread_id"]
             stopped = await client.call_tool("interrupt_turn", {"thread_id": thread_id})
             assert structured(stopped)["status"] in ("interrupted", "idle")
-            left = await anyio.to_thread.run_sync(wait_until_gone, server_env, 10.0)
+            left = await anyio.to_thread.run_sync(wait_until_gone, server_env, 10.0, turn_processes)
             assert left == [], describe(left)
             again = await client.call_tool("run_turn", {"thread_id": thread_id, "prompt": "go"})
             if again.is_error:
@@ -370,6 +370,7 @@ def _answer(request: RecordedRequest) -> Reply:
     return replies.message(f"answer to {request.last_user_text}")
 
 
+@exec_only  # The app-server names the thread at once: the call returns before it queues.
 async def test_a_background_start_cancelled_in_the_queue_never_runs(
     server_env: Path,  # noqa: F811
     workdir: Path,
@@ -400,7 +401,7 @@ async def test_a_background_start_cancelled_in_the_queue_never_runs(
                 group.start_soon(second)
                 await progress.seen.wait()
                 assert progress.messages == [
-                    "queued: 0 turn(s) ahead of this one; at most 1 run at once"
+                    "queued: waiting for a free slot (1 turn running, at most 1)"
                 ]
                 host.cancel()
 
@@ -513,7 +514,7 @@ async def test_a_client_that_stops_reading_holds_up_no_other_turn(
                 assert structured(again)["final_response"] == "answer to and now?"
             finally:
                 stalled.close()
-    left = await anyio.to_thread.run_sync(wait_until_gone, codex_home, 10.0, codex_only)
+    left = await anyio.to_thread.run_sync(wait_until_gone, codex_home, 10.0, turn_processes)
     assert left == [], describe(left)
 
 

@@ -237,7 +237,7 @@ def test_normalize_input_rejects_unknown_entries(entry: object) -> None:
 
 def test_find_codex_override_must_be_executable(tmp_path: Path) -> None:
     missing = tmp_path / "nope"
-    with pytest.raises(CodexNotFoundError, match="pip install 'codex-mcp-server\\[bundled\\]'"):
+    with pytest.raises(CodexNotFoundError, match="pip install 'mcp-server-codex\\[bundled\\]'"):
         find_codex(str(missing))
     script = tmp_path / "codex"
     script.write_text("#!/bin/sh\n")

@@ -34,6 +34,7 @@ from ..errors import (
     TurnCancelledError,
 )
 from ..events import ThreadEvent, Usage
+from ..exec import _orphans
 from ..locate import CodexBinary, find_codex
 from ..options import CodexOptions, ThreadOptions, TurnOptions
 from .connection import AppServerError, Connection, Message, RequestHandler
@@ -262,6 +263,8 @@ class AppServerEngine:
         if (handler := turn_options.get("on_request")) is not None:
             self._handlers[thread_id] = handler
         self._running.add(thread_id)
+        # After the app-server started (on first use, above): it is no orphan of this turn.
+        orphans = _orphans.begin()
         try:
             started = await connection.call(
                 "turn/start", self._turn_params(thread_id, options, turn)
@@ -305,11 +308,14 @@ class AppServerEngine:
                 del self._handlers[thread_id]
             if events is not None:
                 self._active.pop(thread_id, None)
-            if events is not None and not events.ended:
-                with anyio.CancelScope(shield=True):
+            with anyio.CancelScope(shield=True):
+                if events is not None and not events.ended:
                     await self._interrupt(connection, thread_id, events, stream)
-            connection.unsubscribe(thread_id, stream)
-            self._running.discard(thread_id)
+                connection.unsubscribe(thread_id, stream)
+                self._running.discard(thread_id)
+                # Commands that left the app-server's tree (env -i setsid ...) and were
+                # reparented to a subreaper server: see adopt_orphans.
+                await _orphans.end(orphans)
 
     async def _interrupt(
         self,
