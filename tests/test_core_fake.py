@@ -108,3 +108,21 @@ async def test_an_unscripted_turn_fails_clearly(client: Client, engine: FakeEngi
     result = await client.call_tool("run_turn", {"thread_id": first["thread_id"], "prompt": "b"})
     assert result.is_error
     assert "no script" in text(result)
+
+
+async def test_steer_and_fork_go_through_the_engine(client: Client, engine: FakeEngine) -> None:
+    engine.script([FakeEngine.HANG])
+    started = await _call(client, "start_thread", prompt="hang", background=True)
+    thread_id = started["thread_id"]
+    for _ in range(500):  # The turn starts in the background.
+        if engine.turns:
+            break
+        await anyio.sleep(0.01)
+    steered = await _call(client, "steer_turn", thread_id=thread_id, prompt="more")
+    assert steered["turn_id"] == "turn-1"
+    assert engine.turns[0].steers == ["more"]
+    await _call(client, "interrupt_turn", thread_id=thread_id)
+    refused = await client.call_tool("steer_turn", {"thread_id": thread_id, "prompt": "late"})
+    assert refused.is_error and "run_turn" in text(refused)
+    fork = await _call(client, "fork_thread", thread_id=thread_id)
+    assert engine.forks == [(thread_id, fork["thread_id"])]

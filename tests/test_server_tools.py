@@ -72,6 +72,9 @@ async def test_tools_list_matches_the_snapshot(client: Client) -> None:
         "get_thread",
         "list_threads",
         "interrupt_turn",
+        "steer_turn",
+        "fork_thread",
+        "answer_approval",
     ]
     for tool in tools:
         assert tool["outputSchema"]["type"] == "object"

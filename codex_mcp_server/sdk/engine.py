@@ -66,6 +66,19 @@ class Engine(Protocol):
         Closing the iterator early, or cancelling its consumer, stops the turn."""
         ...
 
+    async def steer_turn(self, thread_id: str, prompt: str) -> str:
+        """Add ``prompt`` to the thread's running turn (the model reads it on its next
+        request) and return that turn's id. Raises
+        :class:`~codex_mcp_server.sdk.NoActiveTurnError` when no turn runs, and
+        :class:`~codex_mcp_server.sdk.UnsupportedByEngineError` where the engine cannot."""
+        ...
+
+    async def fork_thread(self, thread_id: str, options: ThreadOptions) -> str:
+        """A new thread with ``thread_id``'s history copied, with ``options``; its id. Works
+        on a thread another Codex process holds. Raises
+        :class:`~codex_mcp_server.sdk.UnsupportedByEngineError` where the engine cannot."""
+        ...
+
     async def thread_saved(self, thread_id: str, timeout_s: float) -> bool:
         """Whether the thread can be resumed later (waiting up to ``timeout_s`` for it)."""
         ...

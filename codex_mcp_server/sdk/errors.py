@@ -17,8 +17,10 @@ __all__ = [
     "CodexNotFoundError",
     "CodexParseError",
     "InvalidOptionsError",
+    "NoActiveTurnError",
     "TurnCancelledError",
     "TurnFailedError",
+    "UnsupportedByEngineError",
 ]
 
 
@@ -85,3 +87,27 @@ class CodexIdleTimeoutError(CodexError, TimeoutError):
 
 class TurnCancelledError(CodexError, asyncio.CancelledError):
     """The turn's ``cancel_event`` was set; codex has been stopped."""
+
+
+class UnsupportedByEngineError(CodexError):
+    """The engine cannot do this (``exec`` holds no live thread to steer, fork or ask)."""
+
+    def __init__(self, what: str, engine: str) -> None:
+        super().__init__(
+            f"{what} needs a live thread, which the {engine} engine does not hold: use the "
+            "app-server engine (`Codex(engine='app-server')`; for the MCP server, "
+            "`--backend app-server`, its default)."
+        )
+        self.engine = engine
+
+
+class NoActiveTurnError(CodexError):
+    """The thread runs no turn that could take more input."""
+
+    def __init__(self, thread_id: str) -> None:
+        super().__init__(
+            f"Thread {thread_id} has no running turn to steer (it is idle, or its turn has "
+            "not started yet or has just ended): use run_turn (Thread.run) to start a turn "
+            "with this prompt."
+        )
+        self.thread_id = thread_id

@@ -22,6 +22,7 @@ __all__ = [
     "FileChangeItem",
     "FileUpdateChange",
     "ItemCompletedEvent",
+    "ItemDeltaEvent",
     "ItemStartedEvent",
     "ItemUpdatedEvent",
     "McpToolCallItem",
@@ -34,6 +35,7 @@ __all__ = [
     "TodoItem",
     "TodoListItem",
     "TurnCompletedEvent",
+    "TurnDiffUpdatedEvent",
     "TurnFailedEvent",
     "TurnStartedEvent",
     "Usage",
@@ -182,6 +184,22 @@ class ThreadErrorEvent(TypedDict):
     message: str
 
 
+class ItemDeltaEvent(TypedDict):
+    """Text added to an agent message as the model writes it (app-server engine only; exec
+    gives the whole message with ``item.completed``)."""
+
+    type: Literal["item.delta"]
+    item_id: str
+    delta: str
+
+
+class TurnDiffUpdatedEvent(TypedDict):
+    """The turn's changes so far, as one unified diff (app-server engine only)."""
+
+    type: Literal["turn.diff.updated"]
+    diff: str
+
+
 ThreadEvent = Union[
     ThreadStartedEvent,
     TurnStartedEvent,
@@ -191,6 +209,8 @@ ThreadEvent = Union[
     ItemUpdatedEvent,
     ItemCompletedEvent,
     ThreadErrorEvent,
+    ItemDeltaEvent,
+    TurnDiffUpdatedEvent,
 ]
 
 _ITEM_EVENTS = frozenset({"item.started", "item.updated", "item.completed"})

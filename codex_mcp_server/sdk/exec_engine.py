@@ -17,6 +17,7 @@ import anyio
 
 from .config import serialize_config_overrides
 from .engine import TurnInput
+from .errors import UnsupportedByEngineError
 from .events import ThreadEvent, parse_event
 from .exec import CodexExec, ExecArgs, Watchdog
 from .options import CodexOptions, ThreadOptions, TurnOptions
@@ -65,6 +66,12 @@ class ExecEngine:
 
     async def release_thread(self, thread_id: str) -> None:
         return None
+
+    async def steer_turn(self, thread_id: str, prompt: str) -> str:
+        raise UnsupportedByEngineError("Steering a running turn", self.name)
+
+    async def fork_thread(self, thread_id: str, options: ThreadOptions) -> str:
+        raise UnsupportedByEngineError("Forking a thread", self.name)
 
     async def thread_saved(self, thread_id: str, timeout_s: float) -> bool:
         # Codex saves a new thread a few tenths of a second after naming it; a turn stopped

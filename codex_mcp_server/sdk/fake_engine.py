@@ -24,7 +24,7 @@ from typing import Any, ClassVar, cast
 import anyio
 
 from .engine import TurnInput
-from .errors import CodexError
+from .errors import CodexError, NoActiveTurnError
 from .events import ThreadEvent, Usage
 from .options import ThreadOptions, TurnOptions
 
@@ -49,6 +49,8 @@ class FakeTurn:
     stopped: bool = False
     """Closed or cancelled before its script ended."""
     events: list[ThreadEvent] = field(default_factory=list)
+    steers: list[str] = field(default_factory=list)
+    """Prompts added with :meth:`FakeEngine.steer_turn` while it ran."""
 
 
 class FakeEngine:
@@ -61,6 +63,9 @@ class FakeEngine:
         self.names_on_start = names_on_start
         self.turns: list[FakeTurn] = []
         self.released: list[str] = []
+        self.forks: list[tuple[str, str]] = []
+        """(source, fork) of every :meth:`fork_thread`."""
+        self._running: dict[str, FakeTurn] = {}
         self.closed = False
         self._scripts: deque[Sequence[Mapping[str, Any]]] = deque()
         self._usage: dict[str, Usage] = {}
@@ -101,6 +106,18 @@ class FakeEngine:
     async def release_thread(self, thread_id: str) -> None:
         self.released.append(thread_id)
 
+    async def steer_turn(self, thread_id: str, prompt: str) -> str:
+        turn = self._running.get(thread_id)
+        if turn is None:
+            raise NoActiveTurnError(thread_id)
+        turn.steers.append(prompt)
+        return f"fake-turn-{len(self.turns)}"
+
+    async def fork_thread(self, thread_id: str, options: ThreadOptions) -> str:
+        fork = str(uuid.uuid4())
+        self.forks.append((thread_id, fork))
+        return fork
+
     async def run_turn(
         self,
         thread_id: str | None,
@@ -117,6 +134,7 @@ class FakeEngine:
             raise CodexError("FakeEngine: no script for this turn")
         script = self._scripts.popleft()
         finished = False
+        self._running[thread_id] = record
         try:
             for event in ({"type": "turn.started"}, *script):
                 if event is self.HANG:
@@ -128,6 +146,7 @@ class FakeEngine:
             finished = True
         finally:
             record.stopped = not finished
+            self._running.pop(thread_id, None)
 
     def _add_usage(self, thread_id: str) -> Usage:
         # Cumulative over the thread, as codex reports it.

@@ -7,7 +7,7 @@ TypeScript SDK. Enum members are ``str`` subclasses: ``SandboxMode.READ_ONLY == 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from enum import Enum
 from typing import Any, Union
 
@@ -121,3 +121,8 @@ class TurnOptions(TypedDict, total=False):
     cyber_access_program: str
     idle_timeout: float
     """Overrides :attr:`CodexOptions.idle_timeout` for this turn."""
+    on_request: Callable[[str, Mapping[str, Any]], Awaitable[Any]]
+    """Answers what codex asks during this turn (app-server engine): approvals of commands
+    and file changes, its MCP servers' elicitations. Called with the app-server's method and
+    params (a file change's request carries the ``changes`` of its item, diffs included) and
+    returns the result to send back. Without it, the engine's ``on_request``, else no."""

@@ -11,7 +11,7 @@ from typing import Literal, Union
 from typing_extensions import TypedDict
 
 from .engine import Engine, TurnInput
-from .errors import InvalidOptionsError, TurnFailedError
+from .errors import InvalidOptionsError, NoActiveTurnError, TurnFailedError
 from .events import ThreadEvent, ThreadItem, Usage
 from .options import ThreadOptions, TurnOptions
 from .output_schema import check_output_schema
@@ -116,6 +116,27 @@ class Thread:
         else:
             await self._engine.resume_thread(self._id, self._thread_options)
         return self._id
+
+    async def steer(self, input: Input) -> str:
+        """Add ``input`` (text) to this thread's running turn; the model reads it on its next
+        request. Returns the turn's id. :class:`NoActiveTurnError` when no turn runs."""
+        prompt, images = normalize_input(input)
+        if images:
+            raise InvalidOptionsError("A steer takes text only, no images")
+        if self._id is None:
+            raise NoActiveTurnError("(not started)")
+        return await self._engine.steer_turn(self._id, prompt)
+
+    async def fork(self, options: ThreadOptions | None = None) -> Thread:
+        """A new thread with this one's history copied (this thread's options unless
+        ``options`` is given). Works on a thread another Codex process holds."""
+        if self._id is None:
+            raise InvalidOptionsError("A thread can be forked once it has an id")
+        fork_options: ThreadOptions = (
+            dict(options) if options is not None else dict(self._thread_options)  # type: ignore[assignment]
+        )
+        fork_id = await self._engine.fork_thread(self._id, fork_options)
+        return Thread(self._engine, fork_options, fork_id)
 
     async def run_streamed(
         self, input: Input, turn_options: TurnOptions | None = None

@@ -149,7 +149,14 @@ class _DropIn:
 def _result(record: ThreadRecord, turn: TurnRecord) -> CallToolResult:
     failed = turn.status != "completed"
     content = cap_text(turn.final_response, RESPONSE_MAX, resource_uri(record.thread_id))
-    if failed:
+    if turn.pending:  # With --tool-set all: the call returned because an approval waits.
+        failed = False
+        waiting = "\n".join(f"- {a.request_id}: {a.summary()}" for a in turn.pending.values())
+        content = (
+            f"Codex waits for approval (threadId {record.thread_id}):\n{waiting}\n"
+            "Next: answer_approval(thread_id, request_id, decision), then wait_turn."
+        )
+    elif failed:
         content = (
             f"Turn {turn.status} (threadId {record.thread_id}): {turn.error}\n"
             "Next: codex-reply with this threadId continues the thread (unless the error says "

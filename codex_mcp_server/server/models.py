@@ -15,14 +15,21 @@ from .allowlist import CONFIG_RULE, PROFILE_RULE
 from .settings import ApprovalPolicy, SandboxModeName
 
 __all__ = [
+    "AnswerApprovalInput",
+    "ApprovalDecision",
+    "ApprovalKind",
+    "ForkThreadInput",
     "GetThreadInput",
     "InterruptResult",
     "InterruptTurnInput",
     "ListThreadsInput",
+    "PendingApproval",
     "ResumeResult",
     "ResumeThreadInput",
     "RunTurnInput",
     "StartThreadInput",
+    "SteerResult",
+    "SteerTurnInput",
     "ThreadInfo",
     "ThreadList",
     "ThreadOptionsInput",
@@ -34,7 +41,9 @@ __all__ = [
     "WaitTurnInput",
 ]
 
-TurnStatus = Literal["completed", "failed", "interrupted", "running"]
+TurnStatus = Literal["completed", "failed", "interrupted", "running", "waiting_for_approval"]
+ApprovalDecision = Literal["accept", "accept_for_session", "decline"]
+ApprovalKind = Literal["command", "file_change", "permissions", "mcp_elicitation"]
 ReasoningEffort = Literal["minimal", "low", "medium", "high", "xhigh"]
 WebSearch = Literal["disabled", "cached", "live"]
 
@@ -103,8 +112,11 @@ class ThreadOptionsInput(_Input):
     )
     approval_policy: ApprovalPolicy | None = Field(
         default=None,
-        description="When Codex would ask before acting. Nobody can answer here, so 'never' "
-        "(the default) is almost always right.",
+        description="When Codex asks before acting: never (the default: it does what the "
+        "sandbox allows and nothing more), on-request (it may ask to run a command outside "
+        "the sandbox or to write where it may not), untrusted (it asks before commands that "
+        "are not known to be safe). On the app-server backend the person at the host is "
+        "asked (or the turn waits: see answer_approval); on exec nobody can answer.",
     )
     reasoning_effort: ReasoningEffort | None = Field(
         default=None, description="How hard the model thinks. Higher is slower."
@@ -163,6 +175,37 @@ class ResumeThreadInput(ThreadOptionsInput):
     background: bool = _BACKGROUND
 
 
+class ForkThreadInput(ThreadOptionsInput):
+    """Options of the fork: those not given are the source thread's (when this server knows
+    it; otherwise the server's defaults, in the directory the source ran in)."""
+
+    thread_id: str = Field(
+        description="The thread to copy: one this server knows, or one Codex persisted (even "
+        "one another Codex process holds open, which run_turn and resume_thread cannot use).",
+        min_length=1,
+        max_length=200,
+    )
+    prompt: str | None = Field(
+        default=None,
+        description="If given, run the fork's first turn with this prompt; otherwise only "
+        "create the fork (continue it with run_turn).",
+        min_length=1,
+    )
+    images: list[str] | None = _IMAGES
+    output_schema: dict[str, Any] | None = _OUTPUT_SCHEMA
+    background: bool = _BACKGROUND
+
+
+class SteerTurnInput(_Input):
+    thread_id: str = _THREAD_ID
+    prompt: str = Field(
+        description='What to add to the running turn: a correction or more detail ("focus on '
+        'the tests", "don\'t touch the schema"). Codex reads it at its next step, without '
+        "stopping what it does.",
+        min_length=1,
+    )
+
+
 GET_THREAD_DEFAULT_TURNS = 20
 GET_THREAD_MAX_TURNS = 100
 
@@ -190,6 +233,26 @@ class ListThreadsInput(_Input):
 
 class InterruptTurnInput(_Input):
     thread_id: str = _THREAD_ID
+
+
+class AnswerApprovalInput(_Input):
+    thread_id: str = _THREAD_ID
+    request_id: str = Field(
+        description="The pending request's id, from the turn result's pending list "
+        "(approval-1, ...).",
+        min_length=1,
+        max_length=100,
+    )
+    decision: ApprovalDecision = Field(
+        description="accept (this once), accept_for_session (and don't ask again for the like "
+        "in this thread; only where the request offers it) or decline (Codex goes on without "
+        "it). Decide as the person at the host would, or ask them: it is their machine."
+    )
+    content: dict[str, Any] | None = Field(
+        default=None,
+        description="For an MCP server's question (kind mcp_elicitation) accepted: the answer, "
+        "as an object of the request's form.",
+    )
 
 
 WAIT_DEFAULT_S = 50.0
@@ -221,13 +284,33 @@ class TurnUsage(BaseModel):
 _NEXT_STEP = Field(description="What to do next with this thread.")
 
 
+class PendingApproval(BaseModel):
+    """A request of Codex waiting for a decision (answer it with answer_approval)."""
+
+    request_id: str = Field(description="Pass it to answer_approval.")
+    kind: ApprovalKind = Field(
+        description="command (run outside the sandbox), file_change (write files), "
+        "permissions, or mcp_elicitation (a question from one of Codex's MCP servers)."
+    )
+    command: str | None = Field(default=None, description="The command Codex wants to run.")
+    cwd: str | None = Field(default=None, description="Where the command would run.")
+    files: list[str] = Field(default_factory=list, description="The files it would change.")
+    diff: str | None = Field(default=None, description="The change, as a unified diff (cut).")
+    reason: str | None = Field(default=None, description="Codex's reason for asking.")
+    message: str | None = Field(default=None, description="An MCP server's question.")
+    decisions: list[ApprovalDecision] = Field(description="The decisions this request takes.")
+
+
 class TurnResult(BaseModel):
     """The result of a turn: what a model acts on first, then the details. Long texts are
     cut, with a pointer to the resource codex://threads/{thread_id} that has them whole."""
 
     thread_id: str = Field(description="The Codex thread id; pass it to run_turn to continue.")
     turn_id: str = Field(description="This turn's id within the thread (turn-1, turn-2, ...).")
-    status: TurnStatus = Field(description="completed, failed, interrupted, or running.")
+    status: TurnStatus = Field(
+        description="completed, failed, interrupted, running, or waiting_for_approval (running, "
+        "and Codex waits for an answer to a request in pending)."
+    )
     final_response: str = Field(
         description="Text of Codex's last message ('' if none); a long one is cut, and says "
         "where the whole text is."
@@ -244,6 +327,17 @@ class TurnResult(BaseModel):
     )
     actions: Actions = Field(description="What Codex did: commands, file changes, tools, ...")
     usage: TurnUsage | None = Field(default=None, description="Tokens used by this turn.")
+    diff: str | None = Field(
+        default=None,
+        description="The turn's changes to files as one unified diff, to review what Codex "
+        "changed without reading the files (app-server backend; a long one is cut, and says "
+        "where the whole diff is).",
+    )
+    pending: list[PendingApproval] = Field(
+        default_factory=list,
+        description="Requests of Codex waiting for a decision: answer each with "
+        "answer_approval; one left unanswered is declined after the server's approval timeout.",
+    )
 
 
 class ResumeResult(TurnResult):
@@ -302,6 +396,13 @@ class ThreadSummary(BaseModel):
 
 class ThreadList(BaseModel):
     threads: list[ThreadSummary] = Field(description="Newest first.")
+
+
+class SteerResult(BaseModel):
+    thread_id: str
+    turn_id: str = Field(description="The running turn that took the input.")
+    status: Literal["running"] = Field(description="The turn goes on with the added input.")
+    next_step: str = _NEXT_STEP
 
 
 class InterruptResult(BaseModel):

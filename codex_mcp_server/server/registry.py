@@ -27,13 +27,16 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import anyio
 
 from ..sdk import Thread, Usage
 from .actions import Actions, summarize_actions
 from .models import TurnStatus, TurnUsage
+
+if TYPE_CHECKING:
+    from .approvals import Approval
 
 __all__ = [
     "FEED_CHARS",
@@ -42,6 +45,7 @@ __all__ = [
     "MAX_ITEM_BYTES",
     "MAX_THREADS",
     "SHED_TEXT_MAX",
+    "Asker",
     "BusyThreadError",
     "Feed",
     "Listener",
@@ -63,6 +67,18 @@ hundred characters at most, so lines is the usual bound and characters the safe 
 SHED_TEXT_MAX = 2_000
 
 Listener = Callable[[str], Awaitable[None]]
+
+
+@runtime_checkable
+class Asker(Protocol):
+    """A listener that can also put a question to the person at the host (a tool call of a
+    client that takes elicitations): returns the action and the form's content."""
+
+    can_ask: bool
+
+    async def ask(
+        self, message: str, schema: dict[str, Any]
+    ) -> tuple[str, dict[str, Any] | None]: ...
 
 
 @dataclass
@@ -160,6 +176,8 @@ class TurnRecord:
     finished_at: float | None = None
     items: list[dict[str, Any]] = field(default_factory=list)
     final_response: str = ""
+    diff: str | None = None
+    """The turn's changes as one unified diff (app-server backend)."""
     structured_output: Any = None
     usage: TurnUsage | None = None
     error: str | None = None
@@ -176,14 +194,47 @@ class TurnRecord:
     """Set once codex named the thread (or the turn ended without it)."""
     done: anyio.Event = field(default_factory=anyio.Event)
     item_bytes: int = 0
-    """Characters of text in the items (about their bytes), counted when the turn ends."""
+    """Characters of text in the items and the diff (about their bytes), counted when the
+    turn ends."""
     text_bytes: int = 0
     """Characters of the prompt, final response and error (and the structured output parsed
     from the response), counted when the turn ends."""
     before_start: Callable[[], None] | None = None
     """Checks made as the turn leaves the queue, just before codex starts; a ``CodexError``
     it raises is the turn's failure."""
+    pending: dict[str, Approval] = field(default_factory=dict)
+    """Codex's requests waiting for a decision (see ``approvals.py``)."""
+    approvals_seen: int = 0
+    askers: list[Asker] = field(default_factory=list)
+    """The listeners now that can ask the person at the host (the latest asks)."""
+    attention: anyio.Event = field(default_factory=anyio.Event)
+    """Set while a request waits for answer_approval (nobody was asked through the host)."""
     _actions: Actions | None = None
+
+    @property
+    def shown_status(self) -> TurnStatus:
+        """The status a result shows: a running turn with requests pending waits for them."""
+        return "waiting_for_approval" if self.status == "running" and self.pending else self.status
+
+    def settle_approval(self, approval: Approval) -> None:
+        """``approval`` is answered: it no longer waits."""
+        self.pending.pop(approval.request_id, None)
+        if all(waiting.asked for waiting in self.pending.values()):
+            self.attention = anyio.Event()
+
+    async def ended_or_waiting(self) -> None:
+        """Return once the turn has ended, or a request waits for answer_approval."""
+        attention = self.attention
+        if attention.is_set() or self.done.is_set():
+            return
+        async with anyio.create_task_group() as group:
+
+            async def until(event: anyio.Event) -> None:
+                await event.wait()
+                group.cancel_scope.cancel()
+
+            group.start_soon(until, self.done)
+            group.start_soon(until, attention)
 
     async def publish(self, line: str, *, count: bool = True) -> None:
         """Send a progress line to whoever listens now; heartbeats pass ``count=False``.
@@ -205,9 +256,12 @@ class TurnRecord:
             return
         feed = Feed(listener)
         failure: BaseException | None = None
+        asker = listener if isinstance(listener, Asker) and listener.can_ask else None
         async with anyio.create_task_group() as group:
             group.start_soon(feed.deliver)
             self.feeds.add(feed)
+            if asker is not None:
+                self.askers.append(asker)
             try:
                 yield
             except BaseException as exc:
@@ -217,11 +271,16 @@ class TurnRecord:
                 group.cancel_scope.cancel()
             finally:
                 self.feeds.discard(feed)
+                if asker is not None:
+                    self.askers.remove(asker)
                 feed.close()
         if failure is not None:
             raise failure
 
     def finish(self, status: TurnStatus, error: str | None = None) -> None:
+        for approval in list(self.pending.values()):  # Codex no longer waits for them.
+            approval.decide("decline", "the turn ended")
+            self.settle_approval(approval)
         self.status = status
         self.error = error
         self.finished_at = time.time()
@@ -246,6 +305,7 @@ class TurnRecord:
     def drop_items(self) -> None:
         self._actions = self.actions
         self.items = []
+        self.diff = None  # As large as the items it sums up, and counted with them.
 
     def shed(self) -> None:
         """Keep the result's gist only: no items, the start of the long texts."""
@@ -357,7 +417,7 @@ class Registry:
         record = self.find(turn.thread_id) if turn.thread_id else None
         if record is None or turn not in record.turns:
             return  # Its thread is gone from the registry, and its texts with it.
-        turn.item_bytes = _text_size(turn.items)
+        turn.item_bytes = _text_size(turn.items) + len(turn.diff or "")
         turn.text_bytes = len(turn.prompt) + len(turn.final_response) + len(turn.error or "")
         if turn.structured_output is not None:
             turn.text_bytes += len(turn.final_response)

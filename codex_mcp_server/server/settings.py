@@ -56,6 +56,7 @@ class Settings:
     trust_project_config: bool = False
     idle_timeout: float = 1800.0
     heartbeat_interval: float = 10.0
+    approval_timeout: float = 300.0
     log_level: LogLevel = "INFO"
     max_concurrent_turns: int = 4
     tool_set: ToolSet = "default"
@@ -87,6 +88,8 @@ class Settings:
             raise SettingsError(f"--cwd {self.cwd} lies outside every --allowed-root")
         if self.idle_timeout < 0:
             raise SettingsError("--idle-timeout must be 0 (off) or a number of seconds")
+        if self.approval_timeout <= 0:
+            raise SettingsError("--approval-timeout must be a positive number of seconds")
         if self.heartbeat_interval <= 0:
             raise SettingsError("--heartbeat-interval must be a positive number of seconds")
         if self.max_concurrent_turns < 1:
@@ -200,7 +203,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--approval-policy",
         choices=APPROVAL_POLICIES,
-        help="Default approval policy. Default: never (codex exec cannot ask anyone). "
+        help="Default approval policy. Default: never. On the app-server backend Codex's "
+        "requests reach the host (elicitation, or answer_approval); exec cannot ask anyone. "
         "[CODEX_MCP_APPROVAL_POLICY]",
     )
     p.add_argument(
@@ -243,6 +247,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="Send a progress heartbeat when codex has been silent this long. Default: 10. "
         "[CODEX_MCP_HEARTBEAT_INTERVAL]",
+    )
+    p.add_argument(
+        "--approval-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="Decline an approval Codex asked for (app-server backend) when nobody has "
+        "answered it for this long, so that the turn goes on. Default: 300. "
+        "[CODEX_MCP_APPROVAL_TIMEOUT]",
     )
     p.add_argument(
         "--max-concurrent-turns",
@@ -393,6 +405,8 @@ def parse_settings(
         values["idle_timeout"] = idle
     if (beat := number(args.heartbeat_interval, "HEARTBEAT_INTERVAL")) is not None:
         values["heartbeat_interval"] = beat
+    if (wait := number(args.approval_timeout, "APPROVAL_TIMEOUT")) is not None:
+        values["approval_timeout"] = wait
     level = pick(args.log_level, "LOG_LEVEL")
     if level is not None:
         values["log_level"] = choice(level.upper(), "LOG_LEVEL", get_args(LogLevel))

@@ -7,6 +7,7 @@ which the server's lifespan holds open; :meth:`shutdown` stops every turn either
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -24,12 +25,15 @@ from ..sdk import (
     CodexError,
     CodexOptions,
     Input,
+    NoActiveTurnError,
     Thread,
     ThreadOptions,
+    UnsupportedByEngineError,
     serialize_config_overrides,
 )
 from ..sdk.engine import Engine
-from .models import ThreadOptionsInput
+from .approvals import answer_request
+from .models import ApprovalDecision, ThreadOptionsInput
 from .policy import (
     PolicyError,
     check_again,
@@ -42,7 +46,8 @@ from .policy import (
     resolve_dir,
     resolve_files,
 )
-from .registry import BusyThreadError, Listener, Registry, ThreadRecord, TurnRecord
+from .progress import one_line
+from .registry import Asker, BusyThreadError, Listener, Registry, ThreadRecord, TurnRecord
 from .sessions import codex_home, find_session, is_thread_id, read_session
 from .settings import Settings
 from .turns import TurnQueue, execute_turn
@@ -244,19 +249,7 @@ class ThreadService:
         known = self.registry.find(thread_id)
         if known is not None:
             _ensure_idle(known)
-        if not is_thread_id(thread_id):
-            raise PolicyError(
-                f"No Codex session {thread_id!r}: that is not a whole Codex thread id. Thread "
-                "ids are UUIDs such as 0199a213-81c0-7800-8aa1-bbab2a035a53, and only the "
-                "exact, full id resumes a thread: pass it as list_threads or a turn result "
-                "gave it."
-            )
-        if (path := find_session(thread_id)) is None:
-            raise PolicyError(
-                f"No Codex session {thread_id!r} under {codex_home() / 'sessions'}: Codex has "
-                "not persisted a thread with this id here. Check the id (list_threads shows the "
-                "ones this server knows), or point CODEX_HOME at the Codex home that has it."
-            )
+        path = self._session_path(thread_id)
         thread_options, cwd = self._prepare(options)
         input = request.input(self.settings, cwd) if request else ""
         thread = self.codex.resume_thread(thread_id, thread_options)
@@ -284,6 +277,83 @@ class ThreadService:
         )
         return record, turn
 
+    async def steer(self, thread_id: str, prompt: str) -> tuple[ThreadRecord, TurnRecord]:
+        """Add ``prompt`` to the thread's running turn (the model reads it on its next step)."""
+        record = self.get(thread_id)
+        turn = record.running_turn
+        # The engine says why not: no live thread (exec), or no turn running in codex.
+        await self.codex.engine.steer_turn(thread_id, prompt)
+        if turn is None:  # Codex took it as this server's turn ended: it went to no turn.
+            raise NoActiveTurnError(thread_id)
+        turn.prompt = f"{turn.prompt}\n\n[steered] {prompt}"
+        await turn.publish(f"steered: {one_line(prompt, 120)}")
+        return record, turn
+
+    async def fork(
+        self,
+        source_id: str,
+        options: ThreadOptionsInput,
+        request: TurnRequest | None,
+        listener: Listener | None = None,
+        *,
+        background: bool = False,
+    ) -> tuple[ThreadRecord, TurnRecord | None]:
+        """A new thread with ``source_id``'s history copied, registered as a started thread
+        (with the source's options, those given winning); runs ``request`` if given."""
+        known = self.registry.find(source_id)
+        given = options.model_dump(include=set(ThreadOptionsInput.model_fields), exclude_unset=True)
+        if known is not None:
+            options = ThreadOptionsInput(**{**known.options, **given})
+            if options.working_directory is None:
+                options.working_directory = known.working_directory
+        else:
+            path = self._session_path(source_id)
+            if options.working_directory is None:
+                past = await anyio.to_thread.run_sync(read_session, path)
+                options = ThreadOptionsInput(
+                    **{**given, "working_directory": past.cwd, "skip_git_repo_check": True}
+                )
+        thread_options, cwd = self._prepare(options)
+        source = known.thread if known is not None else self.codex.resume_thread(source_id)
+        try:
+            thread = await source.fork(thread_options)
+        except UnsupportedByEngineError:
+            raise
+        except CodexError as exc:
+            raise StartFailedError(f"Codex could not fork thread {source_id}: {exc}") from None
+        assert thread.id is not None
+        record = ThreadRecord(thread.id, thread, str(cwd), _snapshot(options))
+        record.additional_directories = list(thread_options.get("additional_directories", []))
+        self.registry.add(record)
+        if request is None:
+            return record, None
+        input = request.input(self.settings, cwd)
+        turn = record.new_turn(request.prompt)
+        directories = [str(cwd), *record.additional_directories]
+        turn.before_start = _check_at_start(
+            directories, self.settings, str(thread_options["sandbox_mode"])
+        )
+        await self._launch(
+            thread, turn, input, request, lambda _: record, cwd, listener, background
+        )
+        return record, turn
+
+    def _session_path(self, thread_id: str) -> Path:
+        if not is_thread_id(thread_id):
+            raise PolicyError(
+                f"No Codex session {thread_id!r}: that is not a whole Codex thread id. Thread "
+                "ids are UUIDs such as 0199a213-81c0-7800-8aa1-bbab2a035a53, and only the "
+                "exact, full id resumes a thread: pass it as list_threads or a turn result "
+                "gave it."
+            )
+        if (path := find_session(thread_id)) is None:
+            raise PolicyError(
+                f"No Codex session {thread_id!r} under {codex_home() / 'sessions'}: Codex has "
+                "not persisted a thread with this id here. Check the id (list_threads shows the "
+                "ones this server knows), or point CODEX_HOME at the Codex home that has it."
+            )
+        return path
+
     async def wait(
         self, thread_id: str, timeout_s: float, listener: Listener | None = None
     ) -> tuple[ThreadRecord, TurnRecord]:
@@ -298,7 +368,37 @@ class ThreadService:
         if turn.status == "running":
             async with turn.listening(listener):
                 with anyio.move_on_after(timeout_s):
-                    await turn.done.wait()
+                    await turn.ended_or_waiting()
+        return record, turn
+
+    async def answer_approval(
+        self,
+        thread_id: str,
+        request_id: str,
+        decision: ApprovalDecision,
+        content: dict[str, Any] | None = None,
+    ) -> tuple[ThreadRecord, TurnRecord]:
+        """Give codex the decision on one of its pending requests."""
+        record = self.get(thread_id)
+        if self.codex.engine.name == "exec":
+            raise UnsupportedByEngineError("Answering Codex's approvals", "exec")
+        turn = record.running_turn
+        approval = turn.pending.get(request_id) if turn is not None else None
+        if turn is None or approval is None:
+            waiting = ", ".join(turn.pending) if turn is not None else ""
+            raise PolicyError(
+                f"Thread {thread_id} has no pending request {request_id!r}"
+                + (f"; pending: {waiting}." if waiting else " (nothing waits for an answer).")
+                + " A request is declined when its turn ends or nobody answers it within "
+                f"{self.settings.approval_timeout:g} s; get_thread shows what waits."
+            )
+        if decision not in approval.decisions:
+            raise PolicyError(
+                f"Request {request_id} of thread {thread_id} takes "
+                f"{' or '.join(approval.decisions)}, not {decision!r}."
+            )
+        approval.decide(decision, "answer_approval", content)
+        turn.settle_approval(approval)
         return record, turn
 
     async def interrupt(self, thread_id: str) -> tuple[ThreadRecord, TurnRecord | None]:
@@ -353,6 +453,9 @@ class ThreadService:
                     cwd=str(cwd),
                     heartbeat_interval=self.settings.heartbeat_interval,
                     queue=self._queue,
+                    on_request=functools.partial(
+                        answer_request, turn, self.settings.approval_timeout, str(cwd)
+                    ),
                 )
             finally:
                 self._active.discard(turn)
@@ -361,12 +464,25 @@ class ThreadService:
                         await self._forget_unsaved(turn)
                 self.registry.settle(turn)
 
-        if not background:
+        if not background and not self._may_wait_for_an_answer(thread, listener):
             async with turn.listening(listener):
                 await execute()
             return
         if self._group is None:
             raise RuntimeError("background turns need ThreadService.running()")
+        if not background:
+            # Nobody at this call can answer Codex's questions: the turn runs in the server's
+            # group, and the call returns when one waits (answer_approval answers it).
+            self._group.start_soon(_guarded, execute, turn)
+            try:
+                async with turn.listening(listener):
+                    await turn.ended_or_waiting()
+            except anyio.get_cancelled_exc_class():
+                turn.stop_reason = "The turn was cancelled by the client."
+                with anyio.CancelScope(shield=True):
+                    await self._stop(turn)
+                raise
+            return
         self._group.start_soon(_guarded, execute, turn)
         # The caller needs the thread id, so wait for codex to name the thread (after any
         # wait in the queue), not for the turn.
@@ -382,6 +498,14 @@ class ThreadService:
                 with anyio.CancelScope(shield=True):
                     await self._stop(turn)
             raise
+
+    def _may_wait_for_an_answer(self, thread: Thread, listener: Listener | None) -> bool:
+        """Whether codex may ask during a turn of ``thread`` and this caller cannot answer."""
+        if self.codex.engine.name == "exec" or thread.options.get("approval_policy") == "never":
+            return False
+        if self.settings.tool_set == "codex":
+            return False  # No answer_approval: the request waits for its timeout, then no.
+        return not (isinstance(listener, Asker) and listener.can_ask)
 
     async def _forget_unsaved(self, turn: TurnRecord) -> None:
         # Codex saves a new thread a few tenths of a second after naming it; stopped before

@@ -26,6 +26,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from ..sdk import CodexError
 from .actions import describe_actions
 from .models import (
+    AnswerApprovalInput,
+    ForkThreadInput,
     GetThreadInput,
     InterruptResult,
     InterruptTurnInput,
@@ -34,6 +36,8 @@ from .models import (
     ResumeThreadInput,
     RunTurnInput,
     StartThreadInput,
+    SteerResult,
+    SteerTurnInput,
     ThreadInfo,
     ThreadList,
     ThreadSummary,
@@ -91,6 +95,31 @@ class _Tools:
             resumed = ResumeResult(thread_id=record.thread_id, status="idle", next_step=step)
             return _result(resumed, f"Thread {record.thread_id} resumed. {step}")
         return turn_result(record, turn)
+
+    async def fork_thread(self, args: ForkThreadInput, report: Listener) -> CallToolResult:
+        request = TurnRequest(args.prompt, args.images, args.output_schema) if args.prompt else None
+        record, turn = await self.service.fork(
+            args.thread_id, args, request, report, background=args.background
+        )
+        if turn is None:
+            step = next_step(record.thread_id, "idle")
+            forked = ResumeResult(thread_id=record.thread_id, status="idle", next_step=step)
+            return _result(forked, f"Thread {args.thread_id} forked as {record.thread_id}. {step}")
+        return turn_result(record, turn)
+
+    async def answer_approval(self, args: AnswerApprovalInput, report: Listener) -> CallToolResult:
+        record, turn = await self.service.answer_approval(
+            args.thread_id, args.request_id, args.decision, args.content
+        )
+        return turn_result(record, turn)
+
+    async def steer_turn(self, args: SteerTurnInput, report: Listener) -> CallToolResult:
+        record, turn = await self.service.steer(args.thread_id, args.prompt)
+        step = next_step(record.thread_id, "running")
+        steered = SteerResult(
+            thread_id=record.thread_id, turn_id=turn.turn_id, status="running", next_step=step
+        )
+        return _result(steered, f"Added to {turn.turn_id} of thread {record.thread_id}. {step}")
 
     async def wait_turn(self, args: WaitTurnInput, report: Listener) -> CallToolResult:
         record, turn = await self.service.wait(args.thread_id, args.timeout_s, report)
@@ -156,6 +185,8 @@ RESPONSE_MAX = 20_000
 """Longest final response (or error, or JSON of structured output) in a result."""
 ACTIONS_MAX = 50
 """Most entries per list of a result's actions."""
+DIFF_MAX = 20_000
+"""Longest diff in a result (the resource has it whole)."""
 PROMPT_MAX = 4_000
 ITEM_TEXT_MAX = 4_000
 """Longest text in an item shown by get_thread."""
@@ -173,6 +204,13 @@ def next_step(thread_id: str, status: str) -> str:
         return (
             f"Call wait_turn(thread_id={thread_id!r}) for the result, or interrupt_turn to "
             "stop the turn."
+        )
+    if status == "waiting_for_approval":
+        return (
+            "Codex waits for a decision on each request in pending: ask the person at the "
+            f"host (it is their machine), then answer_approval(thread_id={thread_id!r}, "
+            "request_id=..., decision=...); wait_turn then waits for the result. A request "
+            "left unanswered is declined after the server's approval timeout."
         )
     if status == "failed":
         return (
@@ -199,7 +237,15 @@ def turn_result(record: ThreadRecord, turn: TurnRecord) -> CallToolResult:
         )
     if result.final_response:
         parts.append(result.final_response)
-    if turn.status == "running":
+    if turn.pending:
+        parts.append(
+            "Codex waits for approval:\n"
+            + "\n".join(
+                f"- {a.request_id}: {a.summary()} [{' / '.join(a.decisions)}]"
+                for a in turn.pending.values()
+            )
+        )
+    elif turn.status == "running":
         parts.append(
             f"Turn {turn.turn_id} is still running ({_elapsed(turn)} s, {turn.lines} progress "
             f"line(s) so far"
@@ -211,8 +257,22 @@ def turn_result(record: ThreadRecord, turn: TurnRecord) -> CallToolResult:
     summary = describe_actions(turn.actions, cwd=record.working_directory)
     if summary:
         parts.append(summary)
-    parts.append(f"[thread_id {record.thread_id}, {turn.turn_id}, {turn.status}]")
+    if turn.diff:
+        parts.append(_diff_summary(turn.diff))
+    parts.append(f"[thread_id {record.thread_id}, {turn.turn_id}, {turn.shown_status}]")
     return _result(result, "\n\n".join(parts), is_error=is_error)
+
+
+def _diff_summary(diff: str) -> str:
+    files = added = removed = 0
+    for line in diff.splitlines():
+        if line.startswith("diff --git "):
+            files += 1
+        elif line.startswith("+") and not line.startswith("+++"):
+            added += 1
+        elif line.startswith("-") and not line.startswith("---"):
+            removed += 1
+    return f"Diff: {files} file(s), +{added} -{removed} lines (the result's diff field)."
 
 
 def thread_info(record: ThreadRecord, *, full: bool = False) -> ThreadInfo:
@@ -280,7 +340,7 @@ def turn_model(
         return text if full else cap_text(text, limit, uri)
 
     structured_output = turn.structured_output
-    step = next_step(record.thread_id, turn.status)
+    step = next_step(record.thread_id, turn.shown_status)
     if not full and structured_output is not None:
         size = _json_size(structured_output)
         if size is None or size > RESPONSE_MAX:
@@ -290,13 +350,15 @@ def turn_model(
     fields: dict[str, Any] = dict(
         thread_id=record.thread_id,
         turn_id=turn.turn_id,
-        status=turn.status,
+        status=turn.shown_status,
         final_response=cap(turn.final_response, RESPONSE_MAX),
         error=cap(turn.error, RESPONSE_MAX) if turn.error else None,
         next_step=step,
         structured_output=structured_output,
         actions=turn.actions if full else turn.actions.capped(ACTIONS_MAX),
         usage=turn.usage,
+        diff=cap(turn.diff, DIFF_MAX) if turn.diff else None,
+        pending=[approval.info() for approval in turn.pending.values()],
     )
     if model is TurnInfo:
         fields.update(
@@ -366,6 +428,10 @@ _STOPS = ToolAnnotations(
     read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
 )
 
+_STEERS = ToolAnnotations(
+    read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
+)
+
 _DESCRIPTIONS = {
     "start_thread": """Start a new Codex thread and run its first turn. Codex is OpenAI's coding
 agent: it reads code, runs commands and edits files in working_directory (within the sandbox)
@@ -389,6 +455,22 @@ default 20; offset pages back), each with its prompt, result, actions, usage and
 (messages and command output). Long texts are cut and the result stays small; the resource
 codex://threads/{thread_id} has every turn and item whole.""",
     "list_threads": "List the threads this server holds, newest first, one line each.",
+    "steer_turn": """Add input to the running turn of a thread, without stopping it: a
+correction or more detail while Codex works ("use the new API", "skip the docs"). Codex reads
+it at its next step and the same turn goes on; wait_turn gives its result. Only while a turn
+runs (otherwise use run_turn). Needs the app-server backend.""",
+    "fork_thread": """Copy a thread into a new one with the same history, to try another
+direction without changing the original, or to go on with a thread another Codex process (the
+Codex app, TUI or CLI) holds open, which run_turn and resume_thread refuse. Options not given
+are the source's. With prompt, runs the fork's first turn (as start_thread does). Returns the
+new thread_id. Needs the app-server backend.""",
+    "answer_approval": """Answer a request Codex made during a turn (run a command outside its
+sandbox, change files, or an MCP server's question) when the turn shows status
+waiting_for_approval: hosts that cannot show Codex's questions to a person, and background
+turns, get them in the turn result's pending list. Decide as the person at the host would (ask
+them: it is their machine): accept, accept_for_session where offered, or decline (Codex goes on
+without it). Returns the turn's state; wait_turn then waits for its result. Needs the
+app-server backend.""",
     "interrupt_turn": """Stop the running turn of a thread. When this returns, the turn is recorded
 as interrupted and its codex processes are gone. The thread stays usable.""",
 }
@@ -409,6 +491,12 @@ def build_tools(service: ThreadService) -> list[Tool]:
          _READS),
         ("interrupt_turn", "Interrupt a turn", InterruptTurnInput, InterruptResult,
          tools.interrupt_turn, _STOPS),
+        ("steer_turn", "Steer a running turn", SteerTurnInput, SteerResult, tools.steer_turn,
+         _STEERS),
+        ("fork_thread", "Fork a thread", ForkThreadInput, ResumeResult, tools.fork_thread,
+         WRITES),
+        ("answer_approval", "Answer Codex's request", AnswerApprovalInput, TurnResult,
+         tools.answer_approval, WRITES),
     ]  # fmt: skip
     return [
         make_tool(name, title, _DESCRIPTIONS[name], inputs, outputs, handler, annotations)
@@ -544,19 +632,38 @@ def _takes_json(annotation: Any) -> bool:
 _STRICT = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-def _reporter(ctx: Context) -> Listener:
-    count = 0
-    lock = anyio.Lock()
+class _Reporter:
+    """A tool call's listener: progress notifications, and questions to the person at the
+    host when the client takes elicitations."""
 
-    async def report(message: str) -> None:
-        nonlocal count
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._count = 0
+        self._lock = anyio.Lock()
+        capabilities = ctx.client_capabilities
+        self.can_ask = bool(
+            capabilities is not None
+            and capabilities.elicitation is not None
+            and getattr(ctx.session, "can_send_request", True)
+        )
+
+    async def __call__(self, message: str) -> None:
         # One at a time so that progress values reach the client strictly increasing.
-        async with lock:
-            count += 1
+        async with self._lock:
+            self._count += 1
             try:
-                await ctx.report_progress(count, None, message)
+                await self._ctx.report_progress(self._count, None, message)
             except Exception:
                 # A lost progress notification must not fail the turn itself.
                 logger.debug("progress notification failed", exc_info=True)
 
-    return report
+    async def ask(self, message: str, schema: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
+        result = await self._ctx.session.elicit_form(
+            message, schema, related_request_id=self._ctx.request_id
+        )
+        content = result.content if isinstance(result.content, dict) else None
+        return str(result.action), content
+
+
+def _reporter(ctx: Context) -> Listener:
+    return _Reporter(ctx)

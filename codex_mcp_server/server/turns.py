@@ -8,22 +8,55 @@ timeouts on progress keep waiting.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
 
 from ..sdk import CodexError, Input, Thread, TurnOptions, loads_json
-from .progress import heartbeat, render_event
+from .progress import heartbeat, one_line, render_event
 from .registry import ThreadRecord, TurnRecord
 
-__all__ = ["MAX_STRUCTURED_DEPTH", "TurnQueue", "execute_turn", "explain_failure"]
+__all__ = [
+    "LIVE_TEXT_INTERVAL",
+    "MAX_STRUCTURED_DEPTH",
+    "TurnQueue",
+    "execute_turn",
+    "explain_failure",
+]
 
 logger = logging.getLogger(__name__)
 
 MAX_STRUCTURED_DEPTH = 100
 """Deepest ``structured_output`` a result carries (objects and arrays within each other)."""
+LIVE_TEXT_INTERVAL = 0.25
+"""Shortest time between two progress lines of the agent's text as it is written."""
+_LIVE_TEXT_LINE = 100
+_LIVE_TEXT_KEPT = 400
+
+
+class _Writing:
+    """The agent's message as it is written: the tail of its text, as a progress line no more
+    often than :data:`LIVE_TEXT_INTERVAL` (a model writes dozens of deltas a second)."""
+
+    def __init__(self) -> None:
+        self._item: str | None = None
+        self._tail = ""
+        self._last = -LIVE_TEXT_INTERVAL
+
+    def add(self, item_id: str, delta: str) -> str | None:
+        if item_id != self._item:
+            self._item, self._tail = item_id, ""
+        self._tail = (self._tail + delta)[-_LIVE_TEXT_KEPT:]
+        now = anyio.current_time()
+        if now - self._last < LIVE_TEXT_INTERVAL:
+            return None
+        self._last = now
+        text = " ".join(self._tail.split())
+        if len(text) > _LIVE_TEXT_LINE:
+            text = "…" + text[-(_LIVE_TEXT_LINE - 1) :]
+        return f"writing: {one_line(text, _LIVE_TEXT_LINE)}" if text else None
 
 
 class TurnQueue:
@@ -95,6 +128,7 @@ async def execute_turn(
     cwd: str,
     heartbeat_interval: float,
     queue: TurnQueue,
+    on_request: Callable[[str, Mapping[str, Any]], Awaitable[Any]] | None = None,
 ) -> ThreadRecord | None:
     """Run the turn to its end and record its outcome in ``turn``.
 
@@ -120,7 +154,10 @@ async def execute_turn(
     async def consume(group: anyio.abc.TaskGroup) -> None:
         nonlocal record, failure
         ended = False
+        writing = _Writing()
         options: TurnOptions = {"output_schema": output_schema} if output_schema else {}
+        if on_request is not None:
+            options["on_request"] = on_request  # Codex's questions during this turn.
 
         def named(thread_id: str) -> None:
             nonlocal record
@@ -150,6 +187,12 @@ async def execute_turn(
                             turn.usage = record.turn_usage(event["usage"])
                     elif event["type"] == "turn.failed":
                         failure = event["error"]["message"]
+                    elif event["type"] == "turn.diff.updated":
+                        turn.diff = event["diff"] or None
+                    elif event["type"] == "item.delta":
+                        if (line := writing.add(event["item_id"], event["delta"])) is not None:
+                            await send(line)
+                        continue
                     line = render_event(event, cwd=cwd)
                     if line is not None:
                         await send(line)

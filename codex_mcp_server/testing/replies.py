@@ -48,8 +48,10 @@ __all__ = [
     "function_call_item",
     "hang",
     "message",
+    "patch",
     "reasoning_item",
     "reply",
+    "streamed_message",
     "structured",
     "web_search",
     "web_search_item",
@@ -247,6 +249,44 @@ def message(
     return reply(*items, usage=usage, delay=delay)
 
 
+def streamed_message(
+    parts: list[str], *, usage: Mapping[str, Any] | None = None, delay: float = 0.0
+) -> Reply:
+    """The model answers ``"".join(parts)``, streaming each part as a text delta
+    (``response.output_text.delta``) as a real model does; codex passes them on as
+    ``item/agentMessage/delta`` on app-server (``codex exec`` shows only the whole message)."""
+    item = assistant_item("".join(parts))
+    response_id = _next_id("resp")
+    started = {**item, "status": "in_progress", "content": []}
+    events: list[dict[str, Any]] = [
+        _created(response_id),
+        {"type": "response.output_item.added", "output_index": 0, "item": started},
+    ]
+    events.extend(
+        {
+            "type": "response.output_text.delta",
+            "item_id": item["id"],
+            "output_index": 0,
+            "content_index": 0,
+            "delta": part,
+        }
+        for part in parts
+    )
+    events.append({"type": "response.output_item.done", "output_index": 0, "item": item})
+    events.append(
+        {
+            "type": "response.completed",
+            "response": {
+                "id": response_id,
+                "object": "response",
+                "status": "completed",
+                "usage": copy.deepcopy(dict(DEFAULT_USAGE if usage is None else usage)),
+            },
+        }
+    )
+    return Reply(events=tuple(events), delay=delay)
+
+
 def structured(obj: Any, *, usage: Mapping[str, Any] | None = None, delay: float = 0.0) -> Reply:
     """The model answers with ``json.dumps(obj)``, as for a turn with an output schema.
 
@@ -261,6 +301,7 @@ def command(
     call_id: str | None = None,
     login: bool | None = None,
     workdir: str | None = None,
+    escalate: str | None = None,
     usage: Mapping[str, Any] | None = None,
     delay: float = 0.0,
 ) -> Reply:
@@ -276,13 +317,47 @@ def command(
     the profile prints ends up in the command's output.  ``login=False`` runs
     ``bash -c`` instead, for exactly reproducible output.  ``workdir`` is the
     directory to run in (default: the turn's working directory).
+
+    ``escalate`` asks to run the command outside the sandbox, with this justification
+    (``"sandbox_permissions": "require_escalated"``): under the approval policy
+    ``on-request`` codex asks its client first (``item/commandExecution/requestApproval`` on
+    app-server, whose ``reason`` is the justification); under ``never`` it refuses.
     """
     arguments: dict[str, Any] = {"cmd": cmd}
+    if escalate is not None:
+        arguments["sandbox_permissions"] = "require_escalated"
+        arguments["justification"] = escalate
     if login is not None:
         arguments["login"] = login
     if workdir is not None:
         arguments["workdir"] = workdir
     return reply(function_call_item("exec_command", arguments, call_id), usage=usage, delay=delay)
+
+
+def patch(
+    text: str,
+    *,
+    call_id: str | None = None,
+    usage: Mapping[str, Any] | None = None,
+    delay: float = 0.0,
+) -> Reply:
+    """The model edits files with codex's ``apply_patch`` tool (a freeform tool: ``text`` is
+    the patch, ``*** Begin Patch`` ... ``*** End Patch``).
+
+    Codex applies it (a ``file_change`` item) and POSTs again with the tool's output, so
+    follow this reply with another one. Where the sandbox forbids the write (``read-only``)
+    under the approval policy ``on-request``, codex asks its client first
+    (``item/fileChange/requestApproval`` on app-server).
+    """
+    item = {
+        "type": "custom_tool_call",
+        "id": _next_id("ctc"),
+        "call_id": call_id or _next_id("call"),
+        "name": "apply_patch",
+        "input": text,
+        "status": "completed",
+    }
+    return reply(item, usage=usage, delay=delay)
 
 
 def web_search(

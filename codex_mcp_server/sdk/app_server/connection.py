@@ -51,6 +51,7 @@ _STDERR_KEEP = 64 * 1024
 _STOP_GRACE = 2.0
 _START_TIMEOUT = 30.0
 _OVERLOADED = -32001
+_FILE_CHANGES_KEPT = 256
 _RETRIES = 3
 # Deltas nobody here reads: opting out spares codex the work and us the traffic.
 OPT_OUT = (
@@ -110,6 +111,9 @@ class Connection:
         self.loaded: dict[str, None] = {}
         """Threads loaded in this process (started or resumed by us), least recently used
         first."""
+        self.file_changes: dict[str, Any] = {}
+        """The ``changes`` of file-change items under way, by item id: codex's approval
+        request for one carries no diff (the latest few kept)."""
         self.exited = anyio.Event()
 
     @property
@@ -262,11 +266,25 @@ class Connection:
                 pending.done.set()
         elif isinstance(message.get("method"), str):
             params = message.get("params")
+            self._note_file_change(str(message["method"]), params)
             thread_id = params.get("threadId") if isinstance(params, dict) else None
             send = self._subscribers.get(thread_id) if isinstance(thread_id, str) else None
             if send is not None:
                 with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
                     send.send_nowait(message)
+
+    def _note_file_change(self, method: str, params: Any) -> None:
+        # Here, on the reader, so that it is known before the request that follows it.
+        item = params.get("item") if isinstance(params, dict) else None
+        if not isinstance(item, dict) or item.get("type") != "fileChange":
+            return
+        item_id = str(item.get("id"))
+        if method == "item/started":
+            self.file_changes[item_id] = item.get("changes")
+            while len(self.file_changes) > _FILE_CHANGES_KEPT:
+                del self.file_changes[next(iter(self.file_changes))]
+        elif method == "item/completed":
+            self.file_changes.pop(item_id, None)
 
     async def _answer(self, message: Message) -> None:
         method = str(message.get("method"))

@@ -30,6 +30,7 @@ from ..errors import (
     CodexIdleTimeoutError,
     CodexNotFoundError,
     InvalidOptionsError,
+    NoActiveTurnError,
     TurnCancelledError,
 )
 from ..events import ThreadEvent, Usage
@@ -74,6 +75,10 @@ class AppServerEngine:
         self._stack: AsyncExitStack | None = None
         self._group: anyio.abc.TaskGroup | None = None
         self._usage: dict[str, Usage] = {}
+        self._handlers: dict[str, RequestHandler] = {}
+        """Who answers codex's requests for each thread whose turn gave ``on_request``."""
+        self._active: dict[str, str] = {}
+        """The running turn's id per thread (``turn/steer`` must name it)."""
         self._running: set[str] = set()
         self.on_request: RequestHandler | None = None
         """Answers codex's requests (approvals, questions); without it they are declined."""
@@ -181,7 +186,8 @@ class AppServerEngine:
                     exc.code,
                     f"Thread {thread_id} is open in another Codex process (the Codex app or "
                     "TUI, `codex exec`, or another server), which holds its writer lock. Close "
-                    "it there and try again, or start a new thread.",
+                    "it there and try again, or fork it (fork_thread; Thread.fork in the SDK) "
+                    "to go on in a new thread with a copy of its history.",
                 ) from None
             raise
         await self._loaded(connection, thread_id)
@@ -207,6 +213,34 @@ class AppServerEngine:
     async def thread_saved(self, thread_id: str, timeout_s: float) -> bool:
         return True  # The app-server keeps the thread loaded; it persists it itself.
 
+    async def fork_thread(self, thread_id: str, options: ThreadOptions) -> str:
+        connection = await self.connect()
+        # Forking reads the rollout: it works while another process holds the source.
+        params = {**self._thread_params(options), "threadId": thread_id, "excludeTurns": True}
+        result = await connection.call("thread/fork", params)
+        fork = str(result["thread"]["id"])
+        await self._loaded(connection, fork)
+        return fork
+
+    async def steer_turn(self, thread_id: str, prompt: str) -> str:
+        connection = self._connection
+        turn_id = self._active.get(thread_id)
+        if connection is None or not connection.alive or turn_id is None:
+            raise NoActiveTurnError(thread_id)
+        params = {
+            "threadId": thread_id,
+            "expectedTurnId": turn_id,
+            "input": [{"type": "text", "text": prompt}],
+        }
+        try:
+            result = await connection.call("turn/steer", params)
+        except AppServerError as exc:
+            # The turn ended between our look and codex's (or codex has none running).
+            if "active turn" in exc.message or "no active" in exc.message.lower():
+                raise NoActiveTurnError(thread_id) from None
+            raise
+        return str(result.get("turnId") or turn_id) if isinstance(result, dict) else turn_id
+
     # ------------------------------------------------------------------ turns
 
     async def run_turn(
@@ -226,6 +260,8 @@ class AppServerEngine:
         cancel_event = turn_options.get("cancel_event")
         stream = connection.subscribe(thread_id)
         events: TurnEvents | None = None
+        if (handler := turn_options.get("on_request")) is not None:
+            self._handlers[thread_id] = handler
         self._running.add(thread_id)
         # After the app-server started (on first use, above): it is no orphan of this turn.
         orphans = _orphans.begin()
@@ -234,6 +270,7 @@ class AppServerEngine:
                 "turn/start", self._turn_params(thread_id, options, turn)
             )
             events = TurnEvents(str(started["turn"]["id"]), self._usage.get(thread_id))
+            self._active[thread_id] = events.turn_id
             last_progress = anyio.current_time()
             last_warning: str | None = None
             while not events.ended:
@@ -267,6 +304,10 @@ class AppServerEngine:
             if events.usage is not None:
                 self._usage[thread_id] = events.usage
         finally:
+            if handler is not None and self._handlers.get(thread_id) is handler:
+                del self._handlers[thread_id]
+            if events is not None:
+                self._active.pop(thread_id, None)
             with anyio.CancelScope(shield=True):
                 if events is not None and not events.ended:
                     await self._interrupt(connection, thread_id, events, stream)
@@ -392,9 +433,16 @@ class AppServerEngine:
     # ------------------------------------------------------------------ codex's requests
 
     async def _answer(self, method: str, params: Mapping[str, Any]) -> Any:
-        if self.on_request is not None:
-            return await self.on_request(method, params)
-        return default_answer(method)
+        thread_id = params.get("threadId")
+        handler = self._handlers.get(thread_id) if isinstance(thread_id, str) else None
+        handler = handler or self.on_request
+        if handler is None:
+            return default_answer(method)
+        connection = self._connection
+        if method == "item/fileChange/requestApproval" and connection is not None:
+            changes = connection.file_changes.get(str(params.get("itemId")))
+            params = {**params, "changes": changes or []}
+        return await handler(method, params)
 
 
 def default_answer(method: str) -> Any:

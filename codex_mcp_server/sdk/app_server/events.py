@@ -4,7 +4,8 @@ The app-server names things in camelCase and reports a plan as ``turn/plan/updat
 exec has a ``todo_list`` item; :class:`TurnEvents` folds one turn's notifications into the
 events a consumer of the exec engine sees, so that everything above the engine is the same.
 Notifications and item types with no exec counterpart (user messages, rate limits, status
-changes, ...) give no event; unknown ones are passed over.
+changes, ...) give no event; unknown ones are passed over. Two events exist only here: the
+agent's text as it is written (``item.delta``) and the turn's diff (``turn.diff.updated``).
 """
 
 from __future__ import annotations
@@ -133,6 +134,16 @@ class TurnEvents:
             return self._item(method, params.get("item"))
         if method == "turn/started":
             return [cast(ThreadEvent, {"type": "turn.started"})]
+        if method == "item/agentMessage/delta":
+            delta = params.get("delta")
+            if not isinstance(delta, str) or not delta:
+                return []
+            event = {"type": "item.delta", "item_id": _text(params.get("itemId")), "delta": delta}
+            return [cast(ThreadEvent, event)]
+        if method == "turn/diff/updated":
+            return [
+                cast(ThreadEvent, {"type": "turn.diff.updated", "diff": _text(params.get("diff"))})
+            ]
         if method == "turn/plan/updated":
             return self._plan_updated(params.get("plan"))
         if method == "thread/tokenUsage/updated":
