@@ -530,8 +530,9 @@ async def test_a_directory_outside_git_names_skip_git_repo_check(
         "not inside a Git repository"
     ), message
     assert "skip_git_repo_check: true" in message
-    # Codex's own words follow, its cause before its unrelated warnings.
-    assert "exited with code 1: Not inside a trusted directory" in message
+    # Codex's own words follow (exec's; the app-server engine applies exec's rule in its
+    # words), the cause before unrelated warnings.
+    assert "Not inside a trusted directory" in message
     assert model.requests == []
 
     model.add(replies.message("ok"))

@@ -163,6 +163,7 @@ class AppServerEngine:
     # ------------------------------------------------------------------ threads
 
     async def start_thread(self, options: ThreadOptions) -> str:
+        _check_git(options)
         connection = await self.connect()
         result = await connection.call("thread/start", self._thread_params(options))
         thread_id = str(result["thread"]["id"])
@@ -176,6 +177,7 @@ class AppServerEngine:
         if thread_id in connection.loaded:
             await self._loaded(connection, thread_id)
             return
+        _check_git(options)
         params = {"threadId": thread_id, "excludeTurns": True, **self._thread_params(options)}
         try:
             await connection.call("thread/resume", params)
@@ -443,6 +445,19 @@ class AppServerEngine:
             changes = connection.file_changes.get(str(params.get("itemId")))
             params = {**params, "changes": changes or []}
         return await handler(method, params)
+
+
+def _check_git(options: ThreadOptions) -> None:
+    """``codex exec``'s rule, which the app-server does not apply: work only inside a Git
+    repository unless ``skip_git_repo_check`` says otherwise (the same words as exec's)."""
+    if options.get("skip_git_repo_check"):
+        return
+    directory = Path(options.get("working_directory") or os.getcwd()).absolute()
+    if not any((path / ".git").exists() for path in (directory, *directory.parents)):
+        raise InvalidOptionsError(
+            f"Not inside a trusted directory and --skip-git-repo-check was not specified "
+            f"({directory} is not inside a Git repository)."
+        )
 
 
 def default_answer(method: str) -> Any:
