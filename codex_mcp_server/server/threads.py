@@ -267,13 +267,8 @@ class ThreadService:
         self.registry.add(record)
         if request is None:
             return record, None
-        turn = record.new_turn(request.prompt)
-        directories = [str(cwd), *record.additional_directories]
-        turn.before_start = _check_at_start(
-            directories, self.settings, str(thread_options["sandbox_mode"])
-        )
-        await self._launch(
-            thread, turn, input, request, lambda _: record, cwd, listener, background
+        turn = await self._run_new_turn(
+            record, thread_options, input, request, listener, background
         )
         return record, turn
 
@@ -328,15 +323,31 @@ class ThreadService:
         if request is None:
             return record, None
         input = request.input(self.settings, cwd)
+        turn = await self._run_new_turn(
+            record, thread_options, input, request, listener, background
+        )
+        return record, turn
+
+    async def _run_new_turn(
+        self,
+        record: ThreadRecord,
+        thread_options: ThreadOptions,
+        input: Input,
+        request: TurnRequest,
+        listener: Listener | None,
+        background: bool,
+    ) -> TurnRecord:
+        """The first turn of a thread just registered (resumed or forked)."""
         turn = record.new_turn(request.prompt)
-        directories = [str(cwd), *record.additional_directories]
+        directories = [record.working_directory, *record.additional_directories]
         turn.before_start = _check_at_start(
             directories, self.settings, str(thread_options["sandbox_mode"])
         )
+        cwd = Path(record.working_directory)
         await self._launch(
-            thread, turn, input, request, lambda _: record, cwd, listener, background
+            record.thread, turn, input, request, lambda _: record, cwd, listener, background
         )
-        return record, turn
+        return turn
 
     def _session_path(self, thread_id: str) -> Path:
         if not is_thread_id(thread_id):
