@@ -8,8 +8,9 @@ turn = await thread.run("Diagnose the test failure and propose a fix")
 print(turn.final_response)
 """
 
-from .codex import Codex
+from .codex import Codex, EngineName
 from .config import serialize_config_overrides
+from .engine import Engine, TurnInput
 from .errors import (
     CodexError,
     CodexExecError,
@@ -89,6 +90,8 @@ __all__ = [
     "CodexOptions",
     "CodexParseError",
     "CommandExecutionItem",
+    "Engine",
+    "EngineName",
     "ErrorItem",
     "FileChangeItem",
     "FileUpdateChange",
@@ -123,6 +126,7 @@ __all__ = [
     "TurnDiffUpdatedEvent",
     "TurnFailedError",
     "TurnFailedEvent",
+    "TurnInput",
     "TurnOptions",
     "TurnStartedEvent",
     "UnsupportedByEngineError",
