@@ -174,7 +174,7 @@ class Connection:
         raise AssertionError("unreachable")
 
     async def _call_once(self, method: str, params: Mapping[str, Any] | None) -> Any:
-        self._check_alive()
+        self.check_alive()
         request_id = uuid.uuid4().hex
         pending = self._pending[request_id] = _Pending()
         message: Message = {"id": request_id, "method": method}
@@ -202,7 +202,7 @@ class Connection:
         await self._write(message)
 
     async def _write(self, message: Message) -> None:
-        self._check_alive()
+        self.check_alive()
         assert self._process is not None and self._process.stdin is not None
         data = (json.dumps(message, ensure_ascii=False) + "\n").encode("utf-8", "surrogatepass")
         async with self._write_lock:
@@ -210,10 +210,11 @@ class Connection:
                 await self._process.stdin.send(data)
             except (anyio.BrokenResourceError, anyio.ClosedResourceError, BrokenPipeError):
                 await self.exited.wait()
-                self._check_alive()
+                self.check_alive()
                 raise
 
-    def _check_alive(self) -> None:
+    def check_alive(self) -> None:
+        """Raise why the process is gone (its exit, or a deliberate stop), if it is."""
         if self.failure is not None:
             raise self.failure
         if self.exited.is_set():
@@ -226,7 +227,7 @@ class Connection:
 
         The stream ends (``EndOfStream``) when the process dies; :attr:`failure` says why.
         """
-        self._check_alive()
+        self.check_alive()
         send, receive = anyio.create_memory_object_stream[Message](math.inf)
         old = self._subscribers.pop(thread_id, None)
         if old is not None:

@@ -286,7 +286,7 @@ class AppServerEngine:
                     try:
                         message = await stream.receive()
                     except anyio.EndOfStream:
-                        connection._check_alive()
+                        connection.check_alive()
                         raise CodexError("codex app-server stopped routing this thread") from None
                 if message is None:
                     if cancel_event is not None and cancel_event.is_set():
