@@ -12,12 +12,15 @@ and the memory of the server and its app-server with 32 threads loaded.
 
 from __future__ import annotations
 
+import os
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 from bench_turns import direct_turn, measure
 from support import (
+    MARKER_ENV,
     MIB,
     PROMPT,
     REPLY,
@@ -28,6 +31,7 @@ from support import (
     percentile,
     proc_status,
     scripted_codex,
+    stop_leftovers,
     summary_ms,
 )
 
@@ -68,14 +72,20 @@ async def bench_warm(settings: Settings, work: Path) -> dict[str, Any]:
             async def start_thread() -> None:
                 await server.call("start_thread", ARGUMENTS)
 
+            direct_marker = f"bench-warm-direct-{os.getpid()}-"
+
             async def direct() -> None:
-                await direct_turn(engine.exec.binary.path, argv, env)
+                marker = {MARKER_ENV: f"{direct_marker}{uuid.uuid4().hex}"}
+                await direct_turn(engine.exec.binary.path, argv, {**env, **marker})
 
             bodies = {"direct": direct, "run_turn": run_turn, "start_thread": start_thread}
             timings: dict[str, list[float]] = {side: [] for side in SIDES}
             for index in range(runs):
                 for side in SIDES[index % 3 :] + SIDES[: index % 3]:
                     wall, _ = await measure(bodies[side]())
+                    # What codex exec left running (its login shell's jobs) is stopped
+                    # outside the timing, so that it does not slow the next side down.
+                    await stop_leftovers(f"{MARKER_ENV}={direct_marker}".encode())
                     if index >= settings.warmup:
                         timings[side].append(wall)
             loaded = 1 + runs  # run_turn's thread and one per start_thread call
