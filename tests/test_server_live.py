@@ -521,11 +521,32 @@ async def test_a_review_on_a_thread_reviews_a_commit_there(
     )
     assert (review["thread_id"], review["turn_id"]) == (started["thread_id"], "turn-2")
     assert (review["status"], review["final_response"]) == ("completed", "Nothing wrong found.")
-    assert sha in json.dumps(model.requests[1].input)
+    assert sha in model.requests[1].last_user_text
     # The thread goes on after its review.
     model.add(replies.message("after the review"))
     after = await _call(client, "run_turn", thread_id=started["thread_id"], prompt="and now?")
     assert after["final_response"] == "after the review"
+
+
+async def test_a_background_review_of_a_branch_against_its_base(
+    client: Client, model: ScriptedModel, workdir: Path
+) -> None:
+    _git(workdir, "commit", "-q", "--allow-empty", "-m", "base")
+    base = _git(workdir, "rev-parse", "--abbrev-ref", "HEAD")
+    _git(workdir, "checkout", "-qb", "feature")
+    _broken_change(workdir)
+    _git(workdir, "commit", "-qam", "divide by zero")
+    model.add(replies.review("The feature divides by zero.", correctness="incorrect"))
+    started = await _call(client, "review", target="base_branch", base_branch=base, background=True)
+    assert started["status"] == "running"
+    review = await _call(client, "wait_turn", thread_id=started["thread_id"])
+    assert (review["status"], review["final_response"]) == (
+        "completed",
+        "The feature divides by zero.",
+    )
+    assert f"against the base branch '{base}'" in model.requests[0].last_user_text
+    info = await _call(client, "get_thread", thread_id=started["thread_id"])
+    assert info["turns"][0]["prompt"] == f"[review] changes against {base}"
 
 
 @pytest.mark.parametrize(
