@@ -501,7 +501,9 @@ async def test_a_review_of_uncommitted_changes_returns_codex_findings(
     assert review["final_response"].startswith("The change breaks half().")
     assert f"Division by zero — {source}:2-2" in review["final_response"]
     assert "half() now divides by 0." in review["final_response"]
-    assert progress.messages, "a review reports progress as any turn does"
+    # Progress as for any turn: the review's text, not the model's JSON behind it.
+    assert "message: The change breaks half()." in progress.messages
+    assert not any('"findings"' in line for line in progress.messages), progress.messages
     # codex asked the model for a review of the working tree (its review prompt).
     assert "uncommitted" in json.dumps(model.requests[0].input).lower()
     info = await _call(client, "get_thread", thread_id=review["thread_id"])
