@@ -67,6 +67,9 @@ class Engine(Protocol):
     ) -> AsyncIterator[ThreadEvent]:
         """The turn's events, ``thread.started`` first for a thread that has no id yet.
 
+        A ``turn.review_target`` makes the turn Codex's code review (its last agent message
+        is the review); an engine that cannot review raises
+        :class:`~codex_mcp_server.sdk.UnsupportedByEngineError` before starting anything.
         Closing the iterator early, or cancelling its consumer, stops the turn."""
         ...
 
