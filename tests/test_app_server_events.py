@@ -99,3 +99,15 @@ def test_commands_started_are_remembered_to_stop_them() -> None:
     item = {"type": "commandExecution", "id": "c", "command": "sleep 9", "processId": "4242"}
     _feed(events, "item/started", item={**item, "status": "inProgress"})
     assert events.command_pids == {4242}
+
+
+def test_a_reviews_sub_turn_counts_as_the_turn_review_start_gave() -> None:
+    # Seen on 0.163: review/start answers with turn "r"; turn/started then names a sub-turn
+    # whose rootTurnId is "r", while items and turn/completed carry "r" itself.
+    events = TurnEvents("r")
+    sub_turn = {"id": "s", "rootTurnId": "r", "status": "inProgress"}
+    assert events.feed("turn/started", {"threadId": "t", "turn": sub_turn}) == [
+        {"type": "turn.started"}
+    ]
+    other = {"id": "s2", "rootTurnId": "elsewhere", "status": "inProgress"}
+    assert events.feed("turn/started", {"threadId": "t", "turn": other}) == []

@@ -21,6 +21,7 @@ USED = {
     # What codex_mcp_server.sdk.app_server sends and reads.
     *("initialize", "thread/start", "thread/resume", "thread/unsubscribe", "thread/fork"),
     *("turn/start", "turn/interrupt", "turn/steer", "thread/backgroundTerminals/clean"),
+    "review/start",
     *("turn/started", "turn/completed", "item/started", "item/completed", "error"),
     *("thread/tokenUsage/updated", "turn/plan/updated", "turn/diff/updated"),
     *("item/agentMessage/delta", "item/commandExecution/requestApproval"),

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -97,3 +101,69 @@ def test_offline_demo_outside_git_shows_the_error_and_acts_on_it(
     assert f"Codex refused to work in {plain.resolve()}: it is not inside a Git" in refused
     assert "This directory holds 0 entries" in rest
     assert "turn-1, completed" in rest and "turn-2, completed" in rest
+
+
+def _demo_at_a_terminal(codex_home: Path, tmp_path: Path, answer: str) -> str:
+    """The offline demo run as a person runs it, on a terminal (a pty), answering the
+    approval question with ``answer``; everything it wrote."""
+    env = codex_env(codex_home)
+    env["CODEX_HOME"] = str(tmp_path / "no-login-here")
+    controller, terminal = pty.openpty()
+    errors = (tmp_path / "demo-stderr.txt").open("w+")  # A file: a pipe nobody reads fills up.
+    demo = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "mcp_demo.py"), "--cwd", str(EXAMPLES)],
+        env=env,
+        stdin=terminal,
+        stdout=terminal,
+        stderr=errors,
+    )
+    os.close(terminal)
+    out = b""
+    answered = False
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 1.0)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # EIO: the demo closed the terminal (it exited).
+                break
+            if not chunk:
+                break
+            out += chunk
+            if not answered and b"your choice" in out:
+                os.write(controller, answer.encode() + b"\n")
+                answered = True
+        assert demo.wait(timeout=30) == 0, (tmp_path / "demo-stderr.txt").read_text()
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+        errors.close()
+        os.close(controller)
+    assert answered, out.decode(errors="replace")
+    return out.decode(errors="replace").replace("\r\n", "\n")
+
+
+def test_the_demo_at_a_terminal_asks_the_person_and_does_as_they_say(
+    codex_home: Path, tmp_path: Path
+) -> None:
+    yes = _demo_at_a_terminal(codex_home, tmp_path, "1")
+    assert "turn-2, completed" in yes  # The usual demo first.
+    question = yes.partition("--- the server asks you (MCP elicitation) ---")[2]
+    assert "Codex wants to run a command outside its sandbox" in question
+    assert "echo hello > approved-by-you.txt" in question
+    assert "Create the file you asked for" in question
+    assert "1. " in question and "2. " in question
+    assert "approved-by-you.txt is written." in yes
+    assert "approved-by-you.txt exists in" in yes
+    no = _demo_at_a_terminal(codex_home, tmp_path, "")
+    assert "you declined the command" in no
+    assert "approved-by-you.txt does not exist in" in no
+
+
+def test_the_demo_without_a_terminal_asks_nobody(codex_home: Path, tmp_path: Path) -> None:
+    out = _offline_demo(codex_home, tmp_path, EXAMPLES)
+    assert "the server asks you" not in out and "approved-by-you.txt" not in out

@@ -1,5 +1,6 @@
-"""The SDK's live-thread API on the real codex binary: Thread.steer, Thread.fork and a turn's
-on_request (app-server engine), and the clear refusals of the exec engine."""
+"""The SDK's live-thread API on the real codex binary: Thread.steer, Thread.fork,
+Thread.review_streamed and a turn's on_request (app-server engine), and the clear refusals of
+the exec engine."""
 
 from __future__ import annotations
 
@@ -27,12 +28,40 @@ async def codex(codex_home: Path) -> AsyncIterator[Codex]:
         yield client
 
 
-async def test_exec_cannot_steer_or_fork_and_says_so(codex_home: Path) -> None:
+async def test_exec_cannot_steer_fork_or_review_and_says_so(
+    codex_home: Path, model: ScriptedModel
+) -> None:
     thread = Codex({"env": codex_env(codex_home)}).resume_thread(THREAD_ID)
     with pytest.raises(UnsupportedByEngineError, match="app-server"):
         await thread.steer("more")
     with pytest.raises(UnsupportedByEngineError, match="app-server"):
         await thread.fork()
+    review = await thread.review_streamed({"type": "uncommittedChanges"})
+    with pytest.raises(UnsupportedByEngineError, match=r"code review.*app-server"):
+        async with review:
+            async for _ in review.events:
+                pass
+    assert not model.requests  # Refused before any codex ran.
+
+
+async def test_a_review_is_a_turn_whose_last_message_is_the_review(
+    codex: Codex, model: ScriptedModel, workdir: Path
+) -> None:
+    new = workdir / "new.py"
+    new.write_text("print(1/0)\n")
+    found = replies.finding("Crashes", "Divides by zero at import.", str(new))
+    model.add(replies.review("Broken on import.", (found,)))
+    thread = codex.start_thread({"working_directory": str(workdir)})
+    messages: list[str] = []
+    kinds: list[str] = []
+    async with await thread.review_streamed({"type": "uncommittedChanges"}) as review:
+        async for event in review.events:
+            kinds.append(event["type"])
+            if event["type"] == "item.completed" and event["item"]["type"] == "agent_message":
+                messages.append(event["item"]["text"])
+    assert kinds[:2] == ["thread.started", "turn.started"] and kinds[-1] == "turn.completed"
+    assert messages[-1].startswith("Broken on import.")
+    assert f"Crashes — {new}:1-1" in messages[-1]
 
 
 async def test_steer_on_an_idle_thread_names_run(

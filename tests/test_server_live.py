@@ -1,11 +1,12 @@
 """What only a live thread can do, through the MCP client on the real codex binary: steering a
 running turn, forking a thread (also one another Codex process holds), and approvals that reach
-the host (elicitation, answer_approval, timeouts)."""
+the host (elicitation, answer_approval, timeouts), live text and diffs, and code review."""
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,7 @@ async def test_steering_and_forking_on_exec_say_they_need_the_app_server(
             ("steer_turn", {"prompt": "more"}),
             ("fork_thread", {}),
             ("answer_approval", {"request_id": "approval-1", "decision": "accept"}),
+            ("review", {}),
         ):
             result = await client.call_tool(tool, {"thread_id": started["thread_id"], **arguments})
             assert result.is_error
@@ -459,3 +461,110 @@ async def test_the_codex_tool_without_elicitation_waits_out_the_timeout(
     assert not result.is_error, text(result)
     assert structured(result)["content"] == "done"
     assert not (workdir / "made.txt").exists()
+
+
+# ------------------------------------------------------------------ review
+
+
+def _git(workdir: Path, *args: str) -> str:
+    identity = ("-c", "user.email=test@example.com", "-c", "user.name=Test")
+    done = subprocess.run(
+        ["git", "-C", str(workdir), *identity, *args], check=True, capture_output=True, text=True
+    )
+    return done.stdout.strip()
+
+
+def _broken_change(workdir: Path) -> Path:
+    """A committed file, then an uncommitted change to it that a review should flag."""
+    source = workdir / "calc.py"
+    source.write_text("def half(x):\n    return x / 2\n")
+    _git(workdir, "add", ".")
+    _git(workdir, "commit", "-qm", "calc")
+    source.write_text("def half(x):\n    return x / 0\n")
+    return source
+
+
+async def test_a_review_of_uncommitted_changes_returns_codex_findings(
+    client: Client, model: ScriptedModel, workdir: Path
+) -> None:
+    source = _broken_change(workdir)
+    found = replies.finding("Division by zero", "half() now divides by 0.", str(source), (2, 2))
+    model.add(replies.review("The change breaks half().", (found,), correctness="incorrect"))
+    progress = ProgressLog()
+    result = await client.call_tool(
+        "review", {"working_directory": str(workdir)}, progress_callback=progress
+    )
+    assert not result.is_error, text(result)
+    review = structured(result)
+    assert review["status"] == "completed", review
+    # Codex's rendering of the model's findings: verdict, then each finding with its place.
+    assert review["final_response"].startswith("The change breaks half().")
+    assert f"Division by zero — {source}:2-2" in review["final_response"]
+    assert "half() now divides by 0." in review["final_response"]
+    # Progress as for any turn: the review's text, not the model's JSON behind it.
+    assert "message: The change breaks half()." in progress.messages
+    assert not any('"findings"' in line for line in progress.messages), progress.messages
+    # codex asked the model for a review of the working tree (its review prompt).
+    assert "uncommitted" in json.dumps(model.requests[0].input).lower()
+    info = await _call(client, "get_thread", thread_id=review["thread_id"])
+    assert info["turns"][0]["prompt"] == "[review] uncommitted changes"
+
+
+async def test_a_review_on_a_thread_reviews_a_commit_there(
+    client: Client, model: ScriptedModel, workdir: Path
+) -> None:
+    _broken_change(workdir)
+    _git(workdir, "commit", "-qam", "divide by zero")
+    sha = _git(workdir, "rev-parse", "HEAD")
+    model.add(replies.message("looked"), replies.review("Nothing wrong found."))
+    started = await _call(client, "start_thread", prompt="look around")
+    review = await _call(
+        client, "review", thread_id=started["thread_id"], target="commit", commit_sha=sha
+    )
+    assert (review["thread_id"], review["turn_id"]) == (started["thread_id"], "turn-2")
+    assert (review["status"], review["final_response"]) == ("completed", "Nothing wrong found.")
+    assert sha in model.requests[1].last_user_text
+    # The thread goes on after its review.
+    model.add(replies.message("after the review"))
+    after = await _call(client, "run_turn", thread_id=started["thread_id"], prompt="and now?")
+    assert after["final_response"] == "after the review"
+
+
+async def test_a_background_review_of_a_branch_against_its_base(
+    client: Client, model: ScriptedModel, workdir: Path
+) -> None:
+    _git(workdir, "commit", "-q", "--allow-empty", "-m", "base")
+    base = _git(workdir, "rev-parse", "--abbrev-ref", "HEAD")
+    _git(workdir, "checkout", "-qb", "feature")
+    _broken_change(workdir)
+    _git(workdir, "commit", "-qam", "divide by zero")
+    model.add(replies.review("The feature divides by zero.", correctness="incorrect"))
+    started = await _call(client, "review", target="base_branch", base_branch=base, background=True)
+    assert started["status"] == "running"
+    review = await _call(client, "wait_turn", thread_id=started["thread_id"])
+    assert (review["status"], review["final_response"]) == (
+        "completed",
+        "The feature divides by zero.",
+    )
+    assert f"against the base branch '{base}'" in model.requests[0].last_user_text
+    info = await _call(client, "get_thread", thread_id=started["thread_id"])
+    assert info["turns"][0]["prompt"] == f"[review] changes against {base}"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "words"),
+    [
+        ({"target": "base_branch"}, "needs base_branch"),
+        ({"target": "base_branch", "base_branch": "--output=/tmp/x"}, "no leading '-'"),
+        ({"target": "commit"}, "needs commit_sha"),
+        ({"target": "commit", "commit_sha": "HEAD; rm -rf /"}, "commit_sha"),
+        ({"thread_id": "t", "model": "gpt-5"}, "thread options apply to a new thread only"),
+    ],
+)
+async def test_a_review_with_a_bad_target_is_a_clear_error(
+    client: Client, model: ScriptedModel, arguments: dict[str, Any], words: str
+) -> None:
+    result = await client.call_tool("review", arguments)
+    assert result.is_error
+    assert words in text(result), text(result)
+    assert not model.requests

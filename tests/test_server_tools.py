@@ -75,6 +75,7 @@ async def test_tools_list_matches_the_snapshot(client: Client) -> None:
         "steer_turn",
         "fork_thread",
         "answer_approval",
+        "review",
     ]
     for tool in tools:
         assert tool["outputSchema"]["type"] == "object"

@@ -30,11 +30,15 @@ __all__ = ["Engine", "TurnInput"]
 
 @dataclass(frozen=True)
 class TurnInput:
-    """What one turn sends: the prompt, local images, and an output schema (already checked)."""
+    """What one turn sends: the prompt, local images, and an output schema (already checked);
+    or, with ``review_target``, a code review of that target (app-server's ``ReviewTarget``:
+    ``{"type": "uncommittedChanges"}``, ``{"type": "baseBranch", "branch": ...}``,
+    ``{"type": "commit", "sha": ...}``) instead of a prompt."""
 
     prompt: str
     images: Sequence[str] = ()
     output_schema: Mapping[str, Any] | None = field(default=None)
+    review_target: Mapping[str, Any] | None = field(default=None)
 
 
 class Engine(Protocol):
@@ -63,6 +67,9 @@ class Engine(Protocol):
     ) -> AsyncIterator[ThreadEvent]:
         """The turn's events, ``thread.started`` first for a thread that has no id yet.
 
+        A ``turn.review_target`` makes the turn Codex's code review (its last agent message
+        is the review); an engine that cannot review raises
+        :class:`~codex_mcp_server.sdk.UnsupportedByEngineError` before starting anything.
         Closing the iterator early, or cancelling its consumer, stops the turn."""
         ...
 

@@ -90,6 +90,8 @@ class ExecEngine:
         turn: TurnInput,
         turn_options: TurnOptions,
     ) -> AsyncIterator[ThreadEvent]:
+        if turn.review_target is not None:
+            raise UnsupportedByEngineError("A code review", self.name)
         idle_timeout = turn_options.get("idle_timeout", self._options.get("idle_timeout"))
         watchdog = Watchdog(idle_timeout) if idle_timeout else None
         schema = check_output_schema(turn.output_schema)

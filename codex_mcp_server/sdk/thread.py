@@ -6,7 +6,7 @@ from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Literal, Union
+from typing import Any, Literal, Union
 
 from typing_extensions import TypedDict
 
@@ -147,6 +147,15 @@ class Thread:
         schema = options.get("output_schema")
         check_output_schema(schema)
         return StreamedTurn(self._stream(TurnInput(prompt, images, schema), options))
+
+    async def review_streamed(
+        self, target: Mapping[str, Any], turn_options: TurnOptions | None = None
+    ) -> StreamedTurn:
+        """Run Codex's code review of ``target`` as a turn of this thread (``{"type":
+        "uncommittedChanges"}``, ``{"type": "baseBranch", "branch": "main"}`` or ``{"type":
+        "commit", "sha": "..."}``); its final agent message carries the findings. The
+        app-server engine only (:class:`UnsupportedByEngineError` elsewhere)."""
+        return StreamedTurn(self._stream(TurnInput("", review_target=target), turn_options or {}))
 
     async def run(self, input: Input, turn_options: TurnOptions | None = None) -> Turn:
         """Run a turn to its end and return its items, final response and usage."""

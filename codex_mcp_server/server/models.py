@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from .actions import Actions
 from .allowlist import CONFIG_RULE, PROFILE_RULE
@@ -204,6 +204,71 @@ class SteerTurnInput(_Input):
         "stopping what it does.",
         min_length=1,
     )
+
+
+def _git_ref(value: str | None) -> str | None:
+    # Codex hands the branch to git: one that reads as an option would change the command.
+    if value is not None and (value.startswith("-") or any(c.isspace() for c in value)):
+        raise ValueError("must be a branch name: no leading '-', no whitespace")
+    return value
+
+
+class ReviewInput(ThreadOptionsInput):
+    """A review on a new thread (the thread options apply) or on ``thread_id``."""
+
+    thread_id: str | None = Field(
+        default=None,
+        description="Review on this thread (it must be idle), with its history and options. "
+        "Without it, a new thread starts in working_directory for the review.",
+        min_length=1,
+        max_length=200,
+    )
+    target: Literal["uncommitted_changes", "base_branch", "commit"] = Field(
+        default="uncommitted_changes",
+        description="What to review: uncommitted_changes (staged, unstaged and untracked), "
+        "base_branch (the current branch against base_branch), or commit (commit_sha).",
+    )
+    base_branch: Annotated[Name, AfterValidator(_git_ref)] | None = Field(
+        default=None,
+        description='With target base_branch: the branch to compare with, e.g. "main".',
+    )
+    commit_sha: str | None = Field(
+        default=None,
+        description="With target commit: the commit to review (its hex id, 7 to 40 digits).",
+        pattern=r"^[0-9a-fA-F]{7,40}$",
+    )
+    background: bool = _BACKGROUND
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ReviewInput:
+        if self.target == "base_branch" and self.base_branch is None:
+            raise ValueError('target "base_branch" needs base_branch (e.g. "main")')
+        if self.target == "commit" and self.commit_sha is None:
+            raise ValueError('target "commit" needs commit_sha (the commit\'s hex id)')
+        if self.thread_id is not None:
+            given = self.model_fields_set & set(ThreadOptionsInput.model_fields)
+            if given:
+                raise ValueError(
+                    f"{', '.join(sorted(given))}: thread options apply to a new thread only; "
+                    "with thread_id the review runs with that thread's options (leave them out)"
+                )
+        return self
+
+    def review_target(self) -> dict[str, Any]:
+        """The target as app-server's ``ReviewTarget``."""
+        if self.target == "base_branch":
+            return {"type": "baseBranch", "branch": self.base_branch}
+        if self.target == "commit":
+            return {"type": "commit", "sha": self.commit_sha}
+        return {"type": "uncommittedChanges"}
+
+    def label(self) -> str:
+        """The review as the turn's prompt in results and get_thread."""
+        if self.target == "base_branch":
+            return f"[review] changes against {self.base_branch}"
+        if self.target == "commit":
+            return f"[review] commit {self.commit_sha}"
+        return "[review] uncommitted changes"
 
 
 GET_THREAD_DEFAULT_TURNS = 20

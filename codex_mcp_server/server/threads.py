@@ -87,11 +87,14 @@ class TurnRequest:
         prompt: str,
         images: list[str] | None = None,
         output_schema: dict[str, Any] | None = None,
+        review_target: dict[str, Any] | None = None,
     ) -> None:
         check_output_schema(output_schema)
         self.prompt = prompt
         self.images = images or []
         self.output_schema = output_schema
+        self.review_target = review_target
+        """With it, the turn is Codex's code review of this target; ``prompt`` labels it."""
 
     def input(self, settings: Settings, cwd: Path) -> Input:
         images = resolve_files(self.images, settings, cwd)
@@ -284,6 +287,23 @@ class ThreadService:
         await turn.publish(f"steered: {one_line(prompt, 120)}")
         return record, turn
 
+    async def review(
+        self,
+        options: ThreadOptionsInput,
+        thread_id: str | None,
+        request: TurnRequest,
+        listener: Listener | None = None,
+        *,
+        background: bool = False,
+    ) -> tuple[ThreadRecord, TurnRecord]:
+        """Codex's code review of ``request.review_target`` as a turn: of ``thread_id``, or of
+        a new thread in ``options.working_directory``."""
+        if self.codex.engine.name == "exec":
+            raise UnsupportedByEngineError("A code review", "exec")
+        if thread_id is not None:
+            return await self.follow_up(thread_id, request, listener, background=background)
+        return await self.start(options, request, listener, background=background)
+
     async def fork(
         self,
         source_id: str,
@@ -467,6 +487,7 @@ class ThreadService:
                     on_request=functools.partial(
                         answer_request, turn, self.settings.approval_timeout, str(cwd)
                     ),
+                    review_target=request.review_target,
                 )
             finally:
                 self._active.discard(turn)

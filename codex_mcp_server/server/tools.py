@@ -34,6 +34,7 @@ from .models import (
     ListThreadsInput,
     ResumeResult,
     ResumeThreadInput,
+    ReviewInput,
     RunTurnInput,
     StartThreadInput,
     SteerResult,
@@ -110,6 +111,13 @@ class _Tools:
     async def answer_approval(self, args: AnswerApprovalInput, report: Listener) -> CallToolResult:
         record, turn = await self.service.answer_approval(
             args.thread_id, args.request_id, args.decision, args.content
+        )
+        return turn_result(record, turn)
+
+    async def review(self, args: ReviewInput, report: Listener) -> CallToolResult:
+        request = TurnRequest(args.label(), review_target=args.review_target())
+        record, turn = await self.service.review(
+            args, args.thread_id, request, report, background=args.background
         )
         return turn_result(record, turn)
 
@@ -471,6 +479,12 @@ turns, get them in the turn result's pending list. Decide as the person at the h
 them: it is their machine): accept, accept_for_session where offered, or decline (Codex goes on
 without it). Returns the turn's state; wait_turn then waits for its result. Needs the
 app-server backend.""",
+    "review": """Codex's code review of uncommitted changes (the default target), of the
+current branch against a base branch, or of a commit, in a Git repository: on a new thread in
+working_directory, or on thread_id (with its history). Blocks until the review ends, streaming
+progress, unless background is true. The final response is the review: an overall verdict and
+each finding with its file and lines. Codex is asked to review, not to change anything; the
+thread's sandbox applies as for any turn. Needs the app-server backend.""",
     "interrupt_turn": """Stop the running turn of a thread. When this returns, the turn is recorded
 as interrupted and its codex processes are gone. The thread stays usable.""",
 }
@@ -497,6 +511,7 @@ def build_tools(service: ThreadService) -> list[Tool]:
          WRITES),
         ("answer_approval", "Answer Codex's request", AnswerApprovalInput, TurnResult,
          tools.answer_approval, WRITES),
+        ("review", "Review code changes", ReviewInput, TurnResult, tools.review, WRITES),
     ]  # fmt: skip
     return [
         make_tool(name, title, _DESCRIPTIONS[name], inputs, outputs, handler, annotations)

@@ -129,6 +129,7 @@ async def execute_turn(
     heartbeat_interval: float,
     queue: TurnQueue,
     on_request: Callable[[str, Mapping[str, Any]], Awaitable[Any]] | None = None,
+    review_target: Mapping[str, Any] | None = None,
 ) -> ThreadRecord | None:
     """Run the turn to its end and record its outcome in ``turn``.
 
@@ -172,7 +173,12 @@ async def execute_turn(
                 named(thread.id)
             elif (thread_id := await thread.start()) is not None:
                 named(thread_id)
-            async with queue.slot(turn), await thread.run_streamed(input, options) as streamed:
+            run = (
+                thread.review_streamed(review_target, options)
+                if review_target is not None
+                else thread.run_streamed(input, options)
+            )
+            async with queue.slot(turn), await run as streamed:
                 async for event in streamed.events:
                     if event["type"] == "thread.started":
                         named(event["thread_id"])

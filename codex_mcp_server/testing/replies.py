@@ -21,6 +21,7 @@ The high-level builders cover the common cases:
 * :func:`structured` -- an assistant message whose text is JSON (for ``--output-schema``);
 * :func:`command` -- an ``exec_command`` tool call (codex runs the command);
 * :func:`web_search` -- a server-side ``web_search_call`` item;
+* :func:`review` -- the answer to a code review request (its findings, from :func:`finding`);
 * :func:`failure` -- a ``response.failed`` stream, which fails the turn;
 * :func:`hang` -- a stream that starts and then stalls until the server is closed.
 
@@ -45,12 +46,14 @@ __all__ = [
     "assistant_item",
     "command",
     "failure",
+    "finding",
     "function_call_item",
     "hang",
     "message",
     "patch",
     "reasoning_item",
     "reply",
+    "review",
     "streamed_message",
     "structured",
     "web_search",
@@ -293,6 +296,49 @@ def structured(obj: Any, *, usage: Mapping[str, Any] | None = None, delay: float
     The server does not check ``obj`` against the schema in the request.
     """
     return message(json.dumps(obj), usage=usage, delay=delay)
+
+
+def finding(
+    title: str,
+    body: str,
+    path: str,
+    lines: tuple[int, int] = (1, 1),
+    *,
+    priority: int = 1,
+    confidence: float = 0.8,
+) -> dict[str, Any]:
+    """One finding of a :func:`review`: a problem at ``lines`` of the file at ``path``
+    (absolute, as codex's review prompt asks)."""
+    return {
+        "title": title,
+        "body": body,
+        "confidence_score": confidence,
+        "priority": priority,
+        "code_location": {
+            "absolute_file_path": path,
+            "line_range": {"start": lines[0], "end": lines[1]},
+        },
+    }
+
+
+def review(
+    explanation: str,
+    findings: tuple[Mapping[str, Any], ...] = (),
+    *,
+    correctness: str = "patch is correct",
+    confidence: float = 0.8,
+    delay: float = 0.0,
+) -> Reply:
+    """The model's answer to a code review (``review/start``): the JSON codex's review prompt
+    asks for. Codex turns it into the review text (the explanation, then each finding with
+    its file and lines) that ends the review turn."""
+    output = {
+        "findings": [dict(f) for f in findings],
+        "overall_correctness": correctness,
+        "overall_explanation": explanation,
+        "overall_confidence_score": confidence,
+    }
+    return message(json.dumps(output), delay=delay)
 
 
 def command(

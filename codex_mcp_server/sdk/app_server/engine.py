@@ -268,9 +268,14 @@ class AppServerEngine:
         # After the app-server started (on first use, above): it is no orphan of this turn.
         orphans = _orphans.begin()
         try:
-            started = await connection.call(
-                "turn/start", self._turn_params(thread_id, options, turn)
-            )
+            if turn.review_target is not None:
+                # The review is a turn of the thread itself (inline), with its own prompt.
+                review = {"threadId": thread_id, "target": dict(turn.review_target)}
+                started = await connection.call("review/start", {**review, "delivery": "inline"})
+            else:
+                started = await connection.call(
+                    "turn/start", self._turn_params(thread_id, options, turn)
+                )
             events = TurnEvents(str(started["turn"]["id"]), self._usage.get(thread_id))
             self._active[thread_id] = events.turn_id
             last_progress = anyio.current_time()

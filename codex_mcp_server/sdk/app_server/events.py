@@ -128,6 +128,8 @@ class TurnEvents:
     def feed(self, method: str, params: Mapping[str, Any]) -> list[ThreadEvent]:
         turn = params.get("turn")
         turn_id = params.get("turnId", turn.get("id") if isinstance(turn, Mapping) else None)
+        if isinstance(turn, Mapping) and turn.get("rootTurnId") == self.turn_id:
+            turn_id = self.turn_id  # A review runs as a sub-turn of the turn review/start gave.
         if turn_id is not None and turn_id != self.turn_id:
             return []  # Another turn of the thread (one that ended before ours began).
         if method in ("item/started", "item/completed"):
