@@ -14,7 +14,7 @@ from typing import Any
 
 import anyio
 
-from ..sdk import CodexError, Input, Thread, TurnOptions, loads_json
+from ..sdk import CodexError, Input, StreamedTurn, Thread, TurnOptions, loads_json
 from .progress import heartbeat, one_line, render_event
 from .registry import ThreadRecord, TurnRecord
 
@@ -173,12 +173,14 @@ async def execute_turn(
                 named(thread.id)
             elif (thread_id := await thread.start()) is not None:
                 named(thread_id)
-            run = (
-                thread.review_streamed(review_target, options)
-                if review_target is not None
-                else thread.run_streamed(input, options)
-            )
-            async with queue.slot(turn), await run as streamed:
+
+            async def streamed_turn() -> StreamedTurn:
+                # Made once the slot is ours: a turn cancelled in the queue starts nothing.
+                if review_target is not None:
+                    return await thread.review_streamed(review_target, options)
+                return await thread.run_streamed(input, options)
+
+            async with queue.slot(turn), await streamed_turn() as streamed:
                 async for event in streamed.events:
                     if event["type"] == "thread.started":
                         named(event["thread_id"])
