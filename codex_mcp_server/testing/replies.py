@@ -197,6 +197,18 @@ def _created(response_id: str) -> dict[str, Any]:
     }
 
 
+def _completed(response_id: str, usage: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {
+        "type": "response.completed",
+        "response": {
+            "id": response_id,
+            "object": "response",
+            "status": "completed",
+            "usage": copy.deepcopy(dict(DEFAULT_USAGE if usage is None else usage)),
+        },
+    }
+
+
 def reply(
     *output_items: Mapping[str, Any],
     usage: Mapping[str, Any] | None = None,
@@ -219,17 +231,7 @@ def reply(
         }
         for index, item in enumerate(output_items)
     )
-    events.append(
-        {
-            "type": "response.completed",
-            "response": {
-                "id": response_id,
-                "object": "response",
-                "status": "completed",
-                "usage": copy.deepcopy(dict(DEFAULT_USAGE if usage is None else usage)),
-            },
-        }
-    )
+    events.append(_completed(response_id, usage))
     return Reply(events=tuple(events), delay=delay)
 
 
@@ -276,17 +278,7 @@ def streamed_message(
         for part in parts
     )
     events.append({"type": "response.output_item.done", "output_index": 0, "item": item})
-    events.append(
-        {
-            "type": "response.completed",
-            "response": {
-                "id": response_id,
-                "object": "response",
-                "status": "completed",
-                "usage": copy.deepcopy(dict(DEFAULT_USAGE if usage is None else usage)),
-            },
-        }
-    )
+    events.append(_completed(response_id, usage))
     return Reply(events=tuple(events), delay=delay)
 
 
