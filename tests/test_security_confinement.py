@@ -268,8 +268,14 @@ async def test_config_a_command_plants_in_the_tree_is_never_loaded(
         arguments = {"prompt": "x", "working_directory": "sub", "sandbox_mode": "workspace-write"}
         result = await client.call_tool("start_thread", arguments)
         assert not result.is_error, text(result)
-    assert await anyio.to_thread.run_sync(wait_for, marker.exists, 10.0)
-    assert "trust_level" in (server_env / "config.toml").read_text()
+    planted_ran = await anyio.to_thread.run_sync(wait_for, marker.exists, 10.0)
+    # The control: with the pinned codex (0.163) the planted config does run once its project
+    # is trusted, so the protection above is real there. codex exec 0.171 (npm's, which CI
+    # also runs through CODEX_MCP_TEST_CODEX) no longer loads it this way, which makes the
+    # protection moot for that version, not wrong.
+    if not os.environ.get("CODEX_MCP_TEST_CODEX"):
+        assert planted_ran
+        assert "trust_level" in (server_env / "config.toml").read_text()
 
 
 async def test_every_turn_checks_its_directories_again(
