@@ -5,7 +5,6 @@ the host (elicitation, answer_approval, timeouts), live text and diffs, and code
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -24,21 +23,11 @@ from codex_mcp_server.server.registry import TurnRecord
 from codex_mcp_server.testing import ScriptedModel, codex_env, replies
 
 from .server_support import ProgressLog, exec_only, serve, structured, text
+from .test_server_tools import server_env  # noqa: F401  (fixture)
 
 
 @pytest.fixture
-def server_env(monkeypatch: pytest.MonkeyPatch, codex_home: Path) -> Path:
-    """The server passes its own environment to codex: point it at the scripted home."""
-    env = codex_env(codex_home)
-    for name in set(os.environ) - set(env):
-        monkeypatch.delenv(name)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    return codex_home
-
-
-@pytest.fixture
-def settings(server_env: Path, workdir: Path) -> Settings:
+def settings(server_env: Path, workdir: Path) -> Settings:  # noqa: F811
     return Settings(cwd=workdir, heartbeat_interval=30.0, backend="app-server")
 
 
@@ -99,7 +88,10 @@ async def test_steering_an_idle_thread_names_run_turn(client: Client, model: Scr
 
 @exec_only
 async def test_steering_and_forking_on_exec_say_they_need_the_app_server(
-    server_env: Path, workdir: Path, model: ScriptedModel, backend: str
+    server_env: Path,  # noqa: F811
+    workdir: Path,
+    model: ScriptedModel,
+    backend: str,
 ) -> None:
     async with Client(serve(Settings(cwd=workdir, backend="exec"))) as client:
         model.add(replies.message("hi"))
@@ -251,7 +243,9 @@ async def test_a_persons_no_declines_the_command_and_the_turn_goes_on(
 
 
 async def test_an_unanswered_elicitation_is_declined_after_the_timeout(
-    server_env: Path, model: ScriptedModel, workdir: Path
+    server_env: Path,  # noqa: F811
+    model: ScriptedModel,
+    workdir: Path,
 ) -> None:
     settings = Settings(cwd=workdir, backend="app-server", approval_timeout=1.0)
     host = _Host("never")
@@ -447,7 +441,9 @@ async def test_the_agents_text_streams_as_a_few_progress_lines(
 
 
 async def test_the_codex_tool_without_elicitation_waits_out_the_timeout(
-    server_env: Path, model: ScriptedModel, workdir: Path
+    server_env: Path,  # noqa: F811
+    model: ScriptedModel,
+    workdir: Path,
 ) -> None:
     """The drop-in tool set has no answer_approval: its call blocks, and the request is
     declined after the timeout, as the removed server's hung forever instead."""

@@ -22,10 +22,12 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Protocol
 
+from typing_extensions import Self
+
 from .events import ThreadEvent
 from .options import ThreadOptions, TurnOptions
 
-__all__ = ["Engine", "TurnInput"]
+__all__ = ["ClosingContext", "Engine", "TurnInput"]
 
 
 @dataclass(frozen=True)
@@ -106,3 +108,21 @@ class Engine(Protocol):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
+
+
+class ClosingContext:
+    """``async with`` for an engine: entering gives it, leaving calls its ``aclose``."""
+
+    async def aclose(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

@@ -11,12 +11,11 @@ import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 from pathlib import Path
-from types import TracebackType
 
 import anyio
 
 from .config import serialize_config_overrides
-from .engine import TurnInput
+from .engine import ClosingContext, TurnInput
 from .errors import UnsupportedByEngineError
 from .events import ThreadEvent, parse_event
 from .exec import CodexExec, ExecArgs, Watchdog
@@ -29,7 +28,7 @@ __all__ = ["ExecEngine"]
 _POLL_S = 0.05
 
 
-class ExecEngine:
+class ExecEngine(ClosingContext):
     """Runs each turn as its own ``codex exec`` process (see :class:`CodexExec`)."""
 
     name = "exec"
@@ -43,17 +42,6 @@ class ExecEngine:
             config_args=serialize_config_overrides(config) if config is not None else (),
             config_overrides=self._options.get("config_overrides", ()),
         )
-
-    async def __aenter__(self) -> ExecEngine:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Nothing to stop: each turn's process is stopped when its turn ends."""

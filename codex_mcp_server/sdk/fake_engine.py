@@ -18,12 +18,11 @@ import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, ClassVar, cast
 
 import anyio
 
-from .engine import TurnInput
+from .engine import ClosingContext, TurnInput
 from .errors import CodexError, NoActiveTurnError
 from .events import ThreadEvent, Usage
 from .options import ThreadOptions, TurnOptions
@@ -53,7 +52,7 @@ class FakeTurn:
     """Prompts added with :meth:`FakeEngine.steer_turn` while it ran."""
 
 
-class FakeEngine:
+class FakeEngine(ClosingContext):
     """Scripted turns in memory; ``names_on_start`` as app-server (ids before the turn)."""
 
     name = "fake"
@@ -79,17 +78,6 @@ class FakeEngine:
     def script(self, *scripts: Sequence[Mapping[str, Any]]) -> None:
         """Queue scripts; each turn plays the next (an unscripted turn fails)."""
         self._scripts.extend(scripts)
-
-    async def __aenter__(self) -> FakeEngine:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         self.closed = True

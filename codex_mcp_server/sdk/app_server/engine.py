@@ -17,14 +17,13 @@ import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
-from types import TracebackType
 from typing import Any, cast
 
 import anyio
 import anyio.abc
 
 from ..config import parse_config_override, serialize_config_overrides, to_toml_value
-from ..engine import TurnInput
+from ..engine import ClosingContext, TurnInput
 from ..errors import (
     CodexError,
     CodexIdleTimeoutError,
@@ -51,7 +50,7 @@ class ThreadLockedError(AppServerError):
     """Another Codex process holds the thread (its writer lock)."""
 
 
-class AppServerEngine:
+class AppServerEngine(ClosingContext):
     """Runs turns on one ``codex app-server``; enter it (``async with``) before use."""
 
     name = "app-server"
@@ -90,14 +89,6 @@ class AppServerEngine:
         self._group = await stack.enter_async_context(anyio.create_task_group())
         self._stack = stack
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Stop the app-server and everything under it; returns once they are reaped."""
