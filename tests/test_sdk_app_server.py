@@ -4,16 +4,21 @@ the writer lock, and a clean stop."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 
 from codex_mcp_server.sdk import Codex, CodexError, CodexExecError
 from codex_mcp_server.sdk.app_server import AppServerEngine, ThreadLockedError
+from codex_mcp_server.sdk.app_server.connection import Connection
+from codex_mcp_server.sdk.options import ThreadOptions
 from codex_mcp_server.testing import ScriptedModel, codex_env, replies
 
 from .procs import codex_processes, describe, turn_processes, wait_until_gone
@@ -26,9 +31,19 @@ async def codex(codex_home: Path) -> AsyncIterator[Codex]:
         yield client
 
 
+_SETTINGS = ("cwd", "model", "approvalPolicy", "effort", "sandboxPolicy")
+
+
 def _engine(codex: Codex) -> AppServerEngine:
     assert isinstance(codex.engine, AppServerEngine)
     return codex.engine
+
+
+def _wait_dead(engine: AppServerEngine) -> None:
+    deadline = time.monotonic() + 10.0
+    while engine.pid is not None:
+        assert time.monotonic() < deadline, "the killed app-server was never noticed"
+        time.sleep(0.01)
 
 
 async def test_warm_turns_keep_the_history_and_the_process(
@@ -101,6 +116,42 @@ async def test_a_dying_app_server_fails_the_turn_and_the_next_one_starts_again(
     turn = await thread.run("3")  # A new app-server loads the thread again.
     assert turn.final_response == "three"
     assert _engine(codex).pid not in (None, first_pid)
+
+
+async def test_a_turn_sends_only_the_settings_that_changed(
+    codex: Codex, model: ScriptedModel, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[dict[str, Any]] = []
+    call = Connection.call
+
+    async def record(self: Connection, method: str, params: Any = None) -> Any:
+        if method == "turn/start":
+            sent.append({key: value for key, value in params.items() if key in _SETTINGS})
+        return await call(self, method, params)
+
+    monkeypatch.setattr(Connection, "call", record)
+    model.respond_with(lambda request: replies.message("ok"))
+    options: ThreadOptions = {"working_directory": str(workdir), "sandbox_mode": "read-only"}
+    thread = codex.start_thread({**options, "approval_policy": "never"})
+    await thread.run("1")
+    await thread.run("2")
+    # The thread, still loaded, resumed with another sandbox: only that is sent.
+    resumed = codex.resume_thread(
+        thread.id or "", {**options, "approval_policy": "never", "sandbox_mode": "workspace-write"}
+    )
+    await resumed.run("3")
+    assert set(sent[0]) == {"cwd", "approvalPolicy", "sandboxPolicy"}
+    assert sent[1] == {}  # Codex keeps a turn's settings for the later turns.
+    assert list(sent[2]) == ["sandboxPolicy"]
+    assert sent[2]["sandboxPolicy"]["type"] == "workspaceWrite"
+    # Codex told the model of the new sandbox (and not the old one) in that turn.
+    news = json.dumps(model.requests[2].input[len(model.requests[1].input) :])
+    assert "workspace-write" in news and "read-only" not in news
+    # A new app-server knows none of them: the next turn sends them all again.
+    os.kill(_engine(codex).pid or 0, signal.SIGKILL)
+    await anyio.to_thread.run_sync(_wait_dead, _engine(codex))
+    await resumed.run("4")
+    assert set(sent[3]) == {"cwd", "approvalPolicy", "sandboxPolicy"}
 
 
 async def test_a_thread_held_by_another_app_server_is_refused_in_words(

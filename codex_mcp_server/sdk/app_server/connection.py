@@ -108,9 +108,10 @@ class Connection:
         self._write_lock = anyio.Lock()
         self._stderr = bytearray()
         self.failure: AppServerExitedError | None = None
-        self.loaded: dict[str, None] = {}
+        self.loaded: dict[str, dict[str, Any]] = {}
         """Threads loaded in this process (started or resumed by us), least recently used
-        first."""
+        first, each with the turn settings its last ``turn/start`` gave (they persist in
+        codex for the thread's later turns)."""
         self.file_changes: dict[str, Any] = {}
         """The ``changes`` of file-change items under way, by item id: codex's approval
         request for one carries no diff (the latest few kept)."""

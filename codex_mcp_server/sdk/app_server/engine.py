@@ -188,8 +188,7 @@ class AppServerEngine(ClosingContext):
     async def _loaded(self, connection: Connection, thread_id: str) -> None:
         """Note ``thread_id`` as just used; let go of the least recently used idle threads
         past :attr:`max_loaded_threads` (each loaded thread holds its session in codex)."""
-        connection.loaded.pop(thread_id, None)
-        connection.loaded[thread_id] = None
+        connection.loaded[thread_id] = connection.loaded.pop(thread_id, {})
         idle = [t for t in connection.loaded if t not in self._running and t != thread_id]
         for old in idle[: max(0, len(connection.loaded) - self.max_loaded_threads)]:
             await self.release_thread(old)
@@ -264,9 +263,15 @@ class AppServerEngine(ClosingContext):
                 review = {"threadId": thread_id, "target": dict(turn.review_target)}
                 started = await connection.call("review/start", {**review, "delivery": "inline"})
             else:
+                settings = self._turn_settings(options)
+                held = connection.loaded.get(thread_id, {})
+                # Codex keeps a turn's settings for the thread's later turns; sending them
+                # again when nothing changed costs codex a rebuild of the turn's context.
+                changed = {key: value for key, value in settings.items() if held.get(key) != value}
                 started = await connection.call(
-                    "turn/start", self._turn_params(thread_id, options, turn)
+                    "turn/start", self._turn_params(thread_id, changed, turn)
                 )
+                held.update(changed)
             events = TurnEvents(str(started["turn"]["id"]), self._usage.get(thread_id))
             self._active[thread_id] = events.turn_id
             last_progress = anyio.current_time()
@@ -378,24 +383,28 @@ class AppServerEngine(ClosingContext):
             config["sandbox_workspace_write.writable_roots"] = [str(d) for d in directories]
         return config
 
+    def _turn_settings(self, options: ThreadOptions) -> dict[str, Any]:
+        """The thread's options as ``turn/start`` settings: a thread loaded earlier
+        (resume_thread with new options) takes them from there, as exec takes them per run."""
+        settings: dict[str, Any] = {}
+        if cwd := options.get("working_directory"):
+            settings["cwd"] = str(cwd)
+        if model := options.get("model"):
+            settings["model"] = model
+        if policy := options.get("approval_policy"):
+            settings["approvalPolicy"] = str(policy)
+        if effort := options.get("model_reasoning_effort"):
+            settings["effort"] = str(effort)
+        if (sandbox := self._sandbox_policy(options)) is not None:
+            settings["sandboxPolicy"] = sandbox
+        return settings
+
     def _turn_params(
-        self, thread_id: str, options: ThreadOptions, turn: TurnInput
+        self, thread_id: str, settings: Mapping[str, Any], turn: TurnInput
     ) -> dict[str, Any]:
         inputs: list[dict[str, Any]] = [{"type": "text", "text": turn.prompt}]
         inputs += [{"type": "localImage", "path": str(path)} for path in turn.images]
-        params: dict[str, Any] = {"threadId": thread_id, "input": inputs}
-        # The thread's options again on every turn, as exec passes them to every process: a
-        # thread loaded earlier (resume_thread with new options) takes them from here.
-        if cwd := options.get("working_directory"):
-            params["cwd"] = str(cwd)
-        if model := options.get("model"):
-            params["model"] = model
-        if policy := options.get("approval_policy"):
-            params["approvalPolicy"] = str(policy)
-        if effort := options.get("model_reasoning_effort"):
-            params["effort"] = str(effort)
-        if (sandbox := self._sandbox_policy(options)) is not None:
-            params["sandboxPolicy"] = sandbox
+        params: dict[str, Any] = {"threadId": thread_id, "input": inputs, **settings}
         if turn.output_schema is not None:
             params["outputSchema"] = dict(turn.output_schema)
         return params
