@@ -17,6 +17,7 @@ import pytest
 
 from codex_mcp_server.sdk import Codex, CodexError, CodexExecError
 from codex_mcp_server.sdk.app_server import AppServerEngine, ThreadLockedError
+from codex_mcp_server.sdk.app_server import connection as connection_module
 from codex_mcp_server.sdk.app_server.connection import Connection
 from codex_mcp_server.sdk.options import ThreadOptions
 from codex_mcp_server.testing import ScriptedModel, codex_env, replies
@@ -152,6 +153,28 @@ async def test_a_turn_sends_only_the_settings_that_changed(
     await anyio.to_thread.run_sync(_wait_dead, _engine(codex))
     await resumed.run("4")
     assert set(sent[3]) == {"cwd", "approvalPolicy", "sandboxPolicy"}
+
+
+async def test_codex_sends_no_status_notices_nobody_reads(
+    codex: Codex, model: ScriptedModel, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each line read wakes the reader and the turn: a warm turn read 12, 4 of them these.
+    read: list[str] = []
+    loads = connection_module.loads_json
+
+    def record(line: bytes | bytearray | str) -> Any:
+        message = loads(line)
+        read.append(str(message.get("method")))
+        return message
+
+    monkeypatch.setattr(connection_module, "loads_json", record)
+    model.respond_with(lambda request: replies.message("ok"))
+    thread = codex.start_thread({"working_directory": str(workdir)})
+    await thread.run("1")
+    turn = await thread.run("2")
+    assert turn.final_response == "ok" and "turn/completed" in read
+    unread = {"thread/status/changed", "thread/readState/changed", "account/rateLimits/updated"}
+    assert not unread & set(read)
 
 
 async def test_a_thread_held_by_another_app_server_is_refused_in_words(
