@@ -416,13 +416,14 @@ class AppServerEngine(ClosingContext):
             return None
         if mode == "danger-full-access":
             return {"type": "dangerFullAccess"}
+        if mode == "read-only":
+            return {"type": "readOnly", "networkAccess": False}
+        # Only workspace-write reads config: parsing it (and a profile's file) costs every turn.
         config = {**self._global_config, **self._thread_config(options)}
 
         def flag(key: str) -> bool:
             return config.get(f"sandbox_workspace_write.{key}") is True
 
-        if mode == "read-only":
-            return {"type": "readOnly", "networkAccess": False}
         roots = config.get("sandbox_workspace_write.writable_roots") or []
         return {
             "type": "workspaceWrite",
