@@ -121,9 +121,9 @@ async def bare_app_server(binary: str, env: dict[str, str]) -> AsyncIterator[_Ba
 
 
 async def bench_warm(settings: Settings, work: Path) -> dict[str, Any]:
-    runs = settings.warmup + settings.rounds
+    runs = settings.warmup + settings.warm_rounds
     print(
-        f"Warm turns ({settings.warmup} warm-up + {settings.rounds} rounds of codex exec, "
+        f"Warm turns ({settings.warmup} warm-up + {settings.warm_rounds} rounds of codex exec, "
         "run_turn and start_thread on the app-server backend, and a bare app-server's turn)",
         flush=True,
     )
@@ -181,10 +181,10 @@ async def bench_warm(settings: Settings, work: Path) -> dict[str, Any]:
                         await stop_leftovers(f"{MARKER_ENV}={direct_marker}".encode())
                         if index >= settings.warmup:
                             timings[side].append(wall)
-            loaded = 1 + runs  # run_turn's thread and one per start_thread call
-            while loaded < LOADED_THREADS:
+        # On a server of its own: the rounds' start_thread calls load more threads than that.
+        async with mcp_server(flags, scripted.env) as server:
+            for _ in range(LOADED_THREADS):
                 await server.call("start_thread", ARGUMENTS)
-                loaded += 1
             server_rss = proc_status(server.pid)["VmRSS"]
             app_server_rss = children_rss(server.pid)
     median = {side: percentile(timings[side], 50) for side in SIDES}
@@ -239,7 +239,7 @@ async def bench_warm(settings: Settings, work: Path) -> dict[str, Any]:
             "--backend app-server), and a warm turn on a codex app-server of its own in bare "
             "JSON-RPC (floor); the scripted model answers at once"
         ),
-        "rounds": settings.rounds,
+        "rounds": settings.warm_rounds,
         "warmup_rounds": settings.warmup,
         **{side: summary_ms(timings[side]) for side in SIDES},
         "run_turn_vs_direct": {

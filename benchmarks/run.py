@@ -65,6 +65,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--events", type=int, help="events in the stream (200000; quick 50000)")
     parser.add_argument("--repeats", type=int, help="timed runs per event case (5; quick 2)")
     parser.add_argument("--pairs", type=int, help="timed turn rounds (15; quick 5)")
+    parser.add_argument("--warm-rounds", type=int, help="timed warm-turn rounds (60; quick 15)")
     parser.add_argument(
         "--scratch",
         type=Path,
@@ -120,7 +121,11 @@ async def run_all(settings: Settings, names: list[str], work: Path) -> dict[str,
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
     settings = Settings.for_mode(
-        options.quick, events=options.events, repeats=options.repeats, rounds=options.pairs
+        options.quick,
+        events=options.events,
+        repeats=options.repeats,
+        rounds=options.pairs,
+        warm_rounds=options.warm_rounds,
     )
     binary = codex_binary()
     machine = machine_info(binary)

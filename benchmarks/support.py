@@ -50,6 +50,7 @@ class Settings:
     repeats: int  # SDK cost per event, parse/render: timed runs per case
     warmup: int  # turn overhead: warm-up rounds
     rounds: int  # turn overhead: timed rounds of (direct, SDK, MCP)
+    warm_rounds: int  # warm turns: timed rounds (a round costs a third of a second)
     path_seconds: float  # event path: seconds of events at each rate below
     path_rates: tuple[float, ...]  # event path: events per second (the first has the target)
     cold_runs: int  # cold start: timed rounds
@@ -66,6 +67,7 @@ class Settings:
             repeats=2 if quick else 5,
             warmup=1 if quick else 2,
             rounds=5 if quick else 15,
+            warm_rounds=15 if quick else 60,
             path_seconds=3.0 if quick else 10.0,
             path_rates=(1000.0, 100.0),
             cold_runs=3 if quick else 7,
