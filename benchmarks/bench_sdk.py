@@ -38,8 +38,9 @@ from support import (
 
 from codex_mcp_server.sdk import Codex
 from codex_mcp_server.sdk.events import parse_event
-from codex_mcp_server.sdk.exec import CodexExec, ExecArgs, Watchdog, _read_lines
+from codex_mcp_server.sdk.exec import CodexExec, ExecArgs, Watchdog
 from codex_mcp_server.sdk.options import CodexOptions
+from codex_mcp_server.sdk.processes import read_lines
 from codex_mcp_server.sdk.thread import Thread
 from codex_mcp_server.server.progress import render_event
 
@@ -149,7 +150,7 @@ class MemoryStream(ByteReceiveStream):
 
 
 class MemoryExec(CodexExec):
-    """``CodexExec`` minus the process: its lines come from memory via ``_read_lines``."""
+    """``CodexExec`` minus the process: its lines come from memory via ``read_lines``."""
 
     def __init__(self, data: bytes) -> None:
         super().__init__()
@@ -162,7 +163,7 @@ class MemoryExec(CodexExec):
         cancel_event: Any = None,
         watchdog: Watchdog | None = None,
     ) -> AsyncGenerator[bytes | bytearray, None]:
-        async for line in _read_lines(MemoryStream(self._data), watchdog):
+        async for line in read_lines(MemoryStream(self._data), watchdog):
             yield line
 
 
@@ -176,14 +177,14 @@ async def loads_floor(stream: Stream) -> int:
 
 async def read_lines_only(stream: Stream) -> int:
     count = 0
-    async for _line in _read_lines(MemoryStream(stream.data), None):
+    async for _line in read_lines(MemoryStream(stream.data)):
         count += 1
     return count
 
 
 async def read_and_parse(stream: Stream) -> int:
     count = 0
-    async for line in _read_lines(MemoryStream(stream.data), None):
+    async for line in read_lines(MemoryStream(stream.data)):
         parse_event(line)
         count += 1
     return count
@@ -282,11 +283,11 @@ async def bench_events(settings: Settings, work: Path) -> dict[str, Any]:
     results = await time_cases(
         [
             ("json.loads floor", "json.loads on pre-split lines (no SDK code)", loads_floor),
-            ("_read_lines", "line reader only, 256 KiB chunks from memory", read_lines_only),
-            ("_read_lines + parse_event", "line reader and parser, from memory", read_and_parse),
+            ("read_lines", "line reader only, 256 KiB chunks from memory", read_lines_only),
+            ("read_lines + parse_event", "line reader and parser, from memory", read_and_parse),
             (
                 "Thread.run (memory)",
-                "real Thread.run, CodexExec.run replaced by _read_lines over memory",
+                "real Thread.run, CodexExec.run replaced by read_lines over memory",
                 thread_run_in_memory(None),
             ),
             (

@@ -29,10 +29,10 @@ BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
 PROMPT = "Say hi."
 REPLY = "Hi!"
-CHUNK = 256 * 1024  # the SDK's read size (exec._CHUNK)
+CHUNK = 256 * 1024  # the SDK's read size (processes.CHUNK)
 MIB = 1024 * 1024
 
-# The variable the SDK marks codex's environment with (exec._MARKER_ENV), with the value
+# The variable the SDK marks codex's environment with (processes.MARKER_ENV), with the value
 # "<pid of the process running the SDK>-<uuid>", so that it can find and stop what codex
 # leaves running. Direct codex runs carry it too, with a value of their own.
 MARKER_ENV = "CODEX_SDK_PY_RUN"

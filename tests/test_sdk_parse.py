@@ -8,7 +8,7 @@ import anyio
 import pytest
 
 from codex_mcp_server.sdk import CodexParseError, loads_json, parse_event
-from codex_mcp_server.sdk.exec import _read_lines
+from codex_mcp_server.sdk.processes import read_lines
 
 
 @pytest.mark.parametrize(
@@ -145,7 +145,7 @@ class _Chunks:
 
 
 async def _collect(chunks: list[bytes]) -> list[bytes]:
-    return [bytes(line) async for line in _read_lines(_Chunks(chunks), None)]  # type: ignore[arg-type]
+    return [bytes(line) async for line in read_lines(_Chunks(chunks))]  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -51,7 +51,6 @@ from .events import (
     loads_json,
     parse_event,
 )
-from .exec import adopt_orphans
 from .locate import CodexBinary, find_codex
 from .options import (
     ApprovalMode,
@@ -64,6 +63,7 @@ from .options import (
     TurnOptions,
     WebSearchMode,
 )
+from .processes import adopt_orphans
 from .thread import (
     ImageUserInput,
     Input,

@@ -28,8 +28,8 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ..errors import CodexError, CodexExecError
 from ..events import loads_json
-from ..exec import _MARKER_ENV, _ProcessTree, _read_lines, _spawn
 from ..locate import CodexBinary
+from ..processes import MARKER_ENV, ProcessTree, read_lines, spawn
 
 __all__ = [
     "AppServerError",
@@ -107,7 +107,7 @@ class Connection:
         self._env = dict(env)
         self._on_request = on_request
         self._process: anyio.abc.Process | None = None
-        self._tree: _ProcessTree | None = None
+        self._tree: ProcessTree | None = None
         self._pending: dict[str, _Pending] = {}
         self._subscribers: dict[str, MemoryObjectSendStream[Message]] = {}
         self._write_lock = anyio.Lock()
@@ -133,9 +133,9 @@ class Connection:
     async def open(self, group: anyio.abc.TaskGroup) -> None:
         """Start the process and its reader tasks in ``group``, then say ``initialize``."""
         marker = f"{os.getpid()}-{uuid.uuid4().hex}"
-        self._env[_MARKER_ENV] = marker
-        self._process = await _spawn(self._command, self._env, PIPE)
-        self._tree = _ProcessTree(self._process.pid, f"{_MARKER_ENV}={marker}")
+        self._env[MARKER_ENV] = marker
+        self._process = await spawn(self._command, self._env, PIPE)
+        self._tree = ProcessTree(self._process.pid, f"{MARKER_ENV}={marker}")
         group.start_soon(self._read_stdout, group)
         group.start_soon(self._drain_stderr)
         group.start_soon(self._watch_exit)
@@ -251,7 +251,7 @@ class Connection:
     async def _read_stdout(self, group: anyio.abc.TaskGroup) -> None:
         assert self._process is not None and self._process.stdout is not None
         try:
-            async for line in _read_lines(self._process.stdout, None):
+            async for line in read_lines(self._process.stdout):
                 try:
                     message = loads_json(line)
                 except (ValueError, RecursionError):

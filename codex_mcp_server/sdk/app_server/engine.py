@@ -33,9 +33,9 @@ from ..errors import (
     TurnCancelledError,
 )
 from ..events import ThreadEvent, Usage
-from ..exec import _orphans
 from ..locate import CodexBinary, find_codex
 from ..options import CodexOptions, ThreadOptions, TurnOptions
+from ..processes import orphans
 from .connection import AppServerError, Connection, Message, RequestHandler
 from .events import TurnEvents
 
@@ -256,7 +256,7 @@ class AppServerEngine(ClosingContext):
             self._handlers[thread_id] = handler
         self._running.add(thread_id)
         # After the app-server started (on first use, above): it is no orphan of this turn.
-        orphans = _orphans.begin()
+        run = orphans.begin()
         try:
             if turn.review_target is not None:
                 # The review is a turn of the thread itself (inline), with its own prompt.
@@ -318,7 +318,7 @@ class AppServerEngine(ClosingContext):
                 self._running.discard(thread_id)
                 # Commands that left the app-server's tree (env -i setsid ...) and were
                 # reparented to a subreaper server: see adopt_orphans.
-                await _orphans.end(orphans)
+                await orphans.end(run)
 
     async def _interrupt(
         self,
