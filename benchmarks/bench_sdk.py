@@ -39,6 +39,7 @@ from support import (
 from codex_mcp_server.sdk import Codex
 from codex_mcp_server.sdk.events import parse_event
 from codex_mcp_server.sdk.exec import CodexExec, ExecArgs, Watchdog
+from codex_mcp_server.sdk.exec_engine import ExecEngine
 from codex_mcp_server.sdk.options import CodexOptions
 from codex_mcp_server.sdk.processes import read_lines
 from codex_mcp_server.sdk.thread import Thread
@@ -193,7 +194,9 @@ async def read_and_parse(stream: Stream) -> int:
 def thread_run_in_memory(idle_timeout: float | None) -> Body:
     async def run(stream: Stream) -> int:
         options: CodexOptions = {"idle_timeout": idle_timeout} if idle_timeout else {}
-        thread = Thread(MemoryExec(stream.data), options, {})
+        engine = ExecEngine(options)
+        engine.exec = MemoryExec(stream.data)
+        thread = Thread(engine, {})
         turn = await thread.run(PROMPT)
         check_turn(stream, turn.items, turn.final_response)
         return len(stream.lines)

@@ -97,7 +97,7 @@ def make_sides(server: McpServer, flags: list[str]) -> Sides:
     # server's os.environ, so it runs with ours set to the server's for the moment.
     with patch.dict(os.environ, server.env, clear=True):
         service = ThreadService(parse_settings(flags))
-        options, _ = service._prepare(StartThreadInput(**ARGUMENTS))
+        options, _ = service._prepare(StartThreadInput.model_validate(ARGUMENTS))
     sdk = service.codex
     engine = sdk.engine
     assert isinstance(engine, ExecEngine), "the turn benchmark measures the exec engine"
