@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python benchmarks/run.py                # everything, about 5 minutes
+    python benchmarks/run.py                # everything, about 12 minutes (9 of fault rounds)
     python benchmarks/run.py --quick        # smaller sizes, under 2 minutes
     python benchmarks/run.py --json PATH    # results elsewhere (default results/latest.json)
     python benchmarks/run.py --only turn,event-path
