@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import shutil
 import stat
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from mcp import Client
 
 from codex_mcp_server.server import Settings, build_server
 from codex_mcp_server.server.registry import Registry, ThreadRecord
+from codex_mcp_server.server.scratch import Scratch
 from codex_mcp_server.server.settings import parse_settings
 from codex_mcp_server.server.threads import ThreadService
 from codex_mcp_server.testing import ScriptedModel, replies
@@ -504,7 +506,34 @@ def test_scratch_files_leave_with_an_evicted_thread(
     gone = Path(service.text_file("for a thread that already left"))
     service.keep_files(old, [str(gone)])
     assert not gone.exists()
-    shutil.rmtree(service.scratch())
+    assert service._scratch is not None
+    service._scratch.close()
+    assert not any((server_env / "codex-mcp-server").iterdir())
+
+
+_HOLD_SCRATCH = (
+    "import sys; from pathlib import Path; from codex_mcp_server.server.scratch import Scratch; "
+    "print(Scratch(Path(sys.argv[1])).path, flush=True); sys.stdin.read()"
+)
+
+
+def test_a_killed_servers_scratch_goes_when_the_next_one_starts(tmp_path: Path) -> None:
+    parent = tmp_path / "codex-mcp-server"
+    command = [sys.executable, "-c", _HOLD_SCRATCH, str(parent)]
+    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE) as other:
+        assert other.stdout is not None
+        theirs = Path(other.stdout.readline().decode().strip())
+        (theirs / "instructions.md").write_text("theirs")
+        alive = Scratch(parent)  # Its lock is held: the live server's files stay.
+        assert (theirs / "instructions.md").exists()
+        other.kill()  # No chance to clean up.
+    assert theirs.exists()
+    mine = Scratch(parent)
+    assert not theirs.exists() and not theirs.with_name(theirs.name + ".lock").exists()
+    assert alive.path.exists() and mine.path.exists()  # A live one in this process stays.
+    alive.close()
+    mine.close()
+    assert list(parent.iterdir()) == []
 
 
 @exec_only

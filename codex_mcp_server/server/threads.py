@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -48,6 +47,7 @@ from .policy import (
 )
 from .progress import one_line
 from .registry import Asker, BusyThreadError, Listener, Registry, ThreadRecord, TurnRecord
+from .scratch import Scratch
 from .sessions import codex_home, find_session, is_thread_id, read_session
 from .settings import Settings
 from .turns import TurnQueue, execute_turn
@@ -117,7 +117,7 @@ class ThreadService:
         self._queue = TurnQueue(settings.max_concurrent_turns)
         self._active: set[TurnRecord] = set()
         self._group: anyio.abc.TaskGroup | None = None
-        self._scratch: Path | None = None
+        self._scratch: Scratch | None = None
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[ThreadService]:
@@ -131,7 +131,7 @@ class ThreadService:
                 await self.shutdown()
                 group.cancel_scope.cancel()
                 if self._scratch is not None:
-                    shutil.rmtree(self._scratch, ignore_errors=True)
+                    self._scratch.close()
                     self._scratch = None
 
     def scratch(self) -> Path:
@@ -139,13 +139,12 @@ class ThreadService:
 
         Under Codex's home, which no thread can write (see ``check_codex_home``; with /tmp
         writable, a command of one thread could rewrite another's instructions there), made
-        0700 for the server's user, and removed when the server stops.
+        0700 for the server's user, and removed when the server stops (or, if it is killed,
+        by the next server: see :mod:`.scratch`).
         """
         if self._scratch is None:
-            parent = codex_home() / "codex-mcp-server"
-            parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            self._scratch = Path(tempfile.mkdtemp(prefix="scratch-", dir=parent))
-        return self._scratch
+            self._scratch = Scratch(codex_home() / "codex-mcp-server")
+        return self._scratch.path
 
     def text_file(self, text: str) -> str:
         """A file holding ``text``, for config keys that take a path.
