@@ -87,25 +87,19 @@ class _Tools:
         return turn_result(record, turn)
 
     async def resume_thread(self, args: ResumeThreadInput, report: Listener) -> CallToolResult:
-        request = TurnRequest(args.prompt, args.images, args.output_schema) if args.prompt else None
         record, turn = await self.service.resume(
-            args.thread_id, args, request, report, background=args.background
+            args.thread_id, args, _optional_request(args), report, background=args.background
         )
         if turn is None:
-            step = next_step(record.thread_id, "idle")
-            resumed = ResumeResult(thread_id=record.thread_id, status="idle", next_step=step)
-            return _result(resumed, f"Thread {record.thread_id} resumed. {step}")
+            return _idle(record, f"Thread {record.thread_id} resumed.")
         return turn_result(record, turn)
 
     async def fork_thread(self, args: ForkThreadInput, report: Listener) -> CallToolResult:
-        request = TurnRequest(args.prompt, args.images, args.output_schema) if args.prompt else None
         record, turn = await self.service.fork(
-            args.thread_id, args, request, report, background=args.background
+            args.thread_id, args, _optional_request(args), report, background=args.background
         )
         if turn is None:
-            step = next_step(record.thread_id, "idle")
-            forked = ResumeResult(thread_id=record.thread_id, status="idle", next_step=step)
-            return _result(forked, f"Thread {args.thread_id} forked as {record.thread_id}. {step}")
+            return _idle(record, f"Thread {args.thread_id} forked as {record.thread_id}.")
         return turn_result(record, turn)
 
     async def answer_approval(self, args: AnswerApprovalInput, report: Listener) -> CallToolResult:
@@ -403,6 +397,18 @@ def _json_size(value: Any) -> int | None:
         return len(json.dumps(value))
     except (ValueError, RecursionError):
         return None
+
+
+def _optional_request(args: ResumeThreadInput | ForkThreadInput) -> TurnRequest | None:
+    """The turn to run with a resume or a fork, if a prompt asks for one."""
+    return TurnRequest(args.prompt, args.images, args.output_schema) if args.prompt else None
+
+
+def _idle(record: ThreadRecord, said: str) -> CallToolResult:
+    """A thread registered without a turn, and what to do next."""
+    step = next_step(record.thread_id, "idle")
+    idle = ResumeResult(thread_id=record.thread_id, status="idle", next_step=step)
+    return _result(idle, f"{said} {step}")
 
 
 def _result(model: BaseModel, text: str, *, is_error: bool = False) -> CallToolResult:
