@@ -107,10 +107,10 @@ class ProcessTree:
     ``/proc`` finds them. What drops the marker too is left to :func:`adopt_orphans`.
     """
 
-    def __init__(self, pgid: int, marker: str, orphans: object | None = None) -> None:
+    def __init__(self, pgid: int, marker: str, run: object | None = None) -> None:
         self.pgid = pgid
         self.marker = marker.encode()
-        self.orphans = orphans
+        self.run = run  # What orphans.begin() gave for this run, if anything.
         self.cancelled = False
         self._escalation: asyncio.TimerHandle | None = None
 
@@ -153,7 +153,7 @@ class ProcessTree:
                 os.killpg(self.pgid, signal.SIGTERM)
         await process.wait()
         await process.aclose()
-        await orphans.end(self.orphans)
+        await orphans.end(self.run)
 
 
 def adopt_orphans() -> bool:
