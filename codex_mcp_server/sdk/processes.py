@@ -25,7 +25,6 @@ from .locate import INSTALL_HINT
 __all__ = [
     "CHUNK",
     "MARKER_ENV",
-    "TERM_GRACE",
     "ProcessTree",
     "Receiver",
     "adopt_orphans",
@@ -36,10 +35,9 @@ __all__ = [
 
 CHUNK = 256 * 1024
 """Bytes asked of codex's stdout per read."""
-TERM_GRACE = 0.5
-"""Seconds between SIGTERM and SIGKILL."""
 MARKER_ENV = "CODEX_SDK_PY_RUN"
 """The variable marking codex's environment (and its descendants'), to find them in /proc."""
+_TERM_GRACE = 0.5  # seconds from SIGTERM to SIGKILL
 _KILL_ROUNDS = 5
 
 
@@ -119,7 +117,7 @@ class ProcessTree:
         self.cancelled = True
         self.signal(signal.SIGTERM)
         loop = asyncio.get_running_loop()
-        self._escalation = loop.call_later(TERM_GRACE, self.signal, signal.SIGKILL)
+        self._escalation = loop.call_later(_TERM_GRACE, self.signal, signal.SIGKILL)
 
     def signal(self, sig: int) -> int:
         """Signal the group and every marked process; return how many were marked."""
@@ -140,7 +138,7 @@ class ProcessTree:
             # them): TERM first so shells can clean up, then KILL whatever is left, until
             # none is (a process may fork between the scan and its signal).
             self.signal(signal.SIGTERM)
-            with anyio.move_on_after(TERM_GRACE):
+            with anyio.move_on_after(_TERM_GRACE):
                 await process.wait()
             for _ in range(_KILL_ROUNDS):
                 if not self.signal(signal.SIGKILL):
@@ -229,7 +227,7 @@ class _Orphans:
                 for pid in strays:
                     with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.kill(pid, sig)
-                with anyio.move_on_after(TERM_GRACE):
+                with anyio.move_on_after(_TERM_GRACE):
                     while True:
                         strays = [pid for pid in strays if not _reap(pid)]
                         if not strays:
